@@ -1,0 +1,123 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SecretReference names a Secret in the Account's own namespace.
+type SecretReference struct {
+	// name of the Secret. It holds either the key `ssid`, or the keys
+	// `userId` and `token`.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// AccountSpec is one DeepCall account on one brand host.
+type AccountSpec struct {
+	// baseURL is the brand host of the account, e.g. https://ctv3-dev.sarv.com.
+	// The operator appends /api/v2/Group/<operation>. It must use https://;
+	// http:// is accepted only for 127.0.0.1, [::1] and localhost (a local
+	// simulator).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="baseURL must be an absolute URL such as https://ctv3-dev.sarv.com"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() != 'http' || url(self).getHostname() in ['127.0.0.1', '::1', 'localhost']",message="baseURL must use https:// (http:// is allowed only for 127.0.0.1, [::1] and localhost)"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="baseURL must not contain a query or fragment"
+	// +required
+	BaseURL string `json:"baseURL"`
+
+	// credentialsSecretRef names the Secret, in this namespace, that holds
+	// the account's credentials.
+	// +required
+	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+
+	// requestsPerSecond is the client-side rate limit for this account,
+	// shared by everything its AgentGroups do.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	RequestsPerSecond int32 `json:"requestsPerSecond,omitempty"`
+
+	// burst is how many requests may go out at once above the steady rate.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
+
+	// syncInterval is how often each AgentGroup of this account is re-read
+	// to detect drift (jittered, and stretched when the rate limit cannot
+	// cover every group in one interval). At least 30s.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="syncInterval must be at least 30s"
+	// +optional
+	SyncInterval metav1.Duration `json:"syncInterval,omitempty"`
+}
+
+// AccountStatus is what the operator last observed of the account.
+type AccountStatus struct {
+	// observedGeneration is the generation of the spec the status describes.
+	// +kubebuilder:default=-1
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration"`
+
+	// conditions: Ready is True when the credentials work (a list call
+	// succeeded).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// managedGroups counts AgentGroups bound to a remote group.
+	// +optional
+	ManagedGroups int32 `json:"managedGroups"`
+
+	// unmanagedGroups counts remote groups that no AgentGroup manages.
+	// +optional
+	UnmanagedGroups int32 `json:"unmanagedGroups"`
+
+	// effectiveSyncInterval is the drift-check period actually used: the
+	// spec's syncInterval, stretched when the rate limit cannot re-read every
+	// group within it.
+	// +optional
+	EffectiveSyncInterval *metav1.Duration `json:"effectiveSyncInterval,omitempty"`
+
+	// lastSyncTime is when the account's groups were last listed.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+}
+
+// Account is one DeepCall account (a brand host and its credentials) used
+// by the AgentGroups of its namespace.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=dcacct
+// +kubebuilder:printcolumn:name="Base URL",type=string,JSONPath=`.spec.baseURL`
+// +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.managedGroups`
+// +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.unmanagedGroups`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Account struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec AccountSpec `json:"spec"`
+	// +optional
+	Status AccountStatus `json:"status,omitempty"`
+}
+
+// AccountList is a list of Accounts.
+//
+// +kubebuilder:object:root=true
+type AccountList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Account `json:"items"`
+}

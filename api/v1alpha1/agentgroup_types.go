@@ -1,0 +1,235 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ManagementPolicy says whether the operator may write to the remote group.
+// +kubebuilder:validation:Enum=Manage;Observe
+type ManagementPolicy string
+
+const (
+	// ManagementManage creates, updates and deletes the remote group.
+	ManagementManage ManagementPolicy = "Manage"
+	// ManagementObserve never writes: it reads the remote group and reports drift.
+	ManagementObserve ManagementPolicy = "Observe"
+)
+
+// DeletionPolicy says what happens to the remote group when the AgentGroup is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionDelete deletes the remote group.
+	DeletionDelete DeletionPolicy = "Delete"
+	// DeletionOrphan leaves the remote group as it is.
+	DeletionOrphan DeletionPolicy = "Orphan"
+)
+
+// AdoptionPolicy says whether an existing remote group with the same name may be taken over.
+// +kubebuilder:validation:Enum=Never;ByName
+type AdoptionPolicy string
+
+const (
+	// AdoptionNever reports a NameConflict instead of taking over a group the operator did not create.
+	AdoptionNever AdoptionPolicy = "Never"
+	// AdoptionByName takes over the remote group whose name matches groupName (case-insensitively).
+	AdoptionByName AdoptionPolicy = "ByName"
+)
+
+// AccountReference names an Account in the AgentGroup's own namespace.
+type AccountReference struct {
+	// name of the Account.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:default=default
+	// +optional
+	Name string `json:"name,omitempty"`
+}
+
+// AgentID is an agent's agent_unique_id.
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
+// +kubebuilder:validation:MaxLength=64
+type AgentID string
+
+// AgentGroupSpec is the desired state of one remote agent group.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.receiveCall) || (has(self.members) && sets.contains(self.members, self.receiveCall))",message="receiveCall entries must also be listed in members"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.groupId) || size(oldSelf.groupId) == 0 || (has(self.groupId) && self.groupId == oldSelf.groupId)",message="groupId cannot be changed or removed once set; to bind another remote group, delete this AgentGroup with deletionPolicy: Orphan and create a new one"
+type AgentGroupSpec struct {
+	// accountRef names the Account, in this namespace, whose remote account
+	// holds the group.
+	// +kubebuilder:default={name: "default"}
+	// +optional
+	AccountRef AccountReference `json:"accountRef,omitempty"`
+
+	// groupName is the remote group's name; metadata.name when empty.
+	// Changing it renames the remote group.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:XValidation:rule="self.matches('^\\\\S(.*\\\\S)?$')",message="groupName must not start or end with a space"
+	// +optional
+	GroupName string `json:"groupName,omitempty"`
+
+	// members are the agents (agent_unique_id values) in the group, a set.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5000
+	// +optional
+	Members []AgentID `json:"members,omitempty"`
+
+	// receiveCall are the members that may receive calls through the
+	// group, a set; each must also be listed in members. At most 1,000:
+	// the API server's cost budget for the subset check allows no more
+	// beside 5,000 members.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	ReceiveCall []AgentID `json:"receiveCall,omitempty"`
+
+	// enabled sets the remote group's status: true is active (1), false
+	// is inactive (0).
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// managementPolicy: Manage converges the remote group; Observe only
+	// reads it and reports drift, never writing.
+	// +kubebuilder:default=Manage
+	// +optional
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// deletionPolicy: Delete removes the remote group when this AgentGroup
+	// is deleted; Orphan leaves it.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// adoptionPolicy: Never reports a NameConflict when a remote group with
+	// the same name already exists; ByName takes it over.
+	// +kubebuilder:default=Never
+	// +optional
+	AdoptionPolicy AdoptionPolicy `json:"adoptionPolicy,omitempty"`
+
+	// groupId binds this AgentGroup to an existing remote group. It can be
+	// set once (from empty) and never changed.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	GroupID string `json:"groupId,omitempty"`
+
+	// suspend stops every remote call for this group. Deleting a suspended
+	// AgentGroup leaves the remote group in place.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// PendingCreate records an add call that may have reached the API without
+// its answer reaching the operator, so that a restart finds the group it
+// created instead of creating a second one.
+type PendingCreate struct {
+	// name sent in the add call.
+	Name string `json:"name"`
+	// startedAt is when the add call was about to be sent.
+	StartedAt metav1.Time `json:"startedAt"`
+	// knownGroupIds are the ids of remote groups whose names already
+	// matched before the add call, so they are not mistaken for ours.
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	KnownGroupIDs []string `json:"knownGroupIds,omitempty"`
+}
+
+// AgentGroupStatus is what the operator last observed of the remote group.
+type AgentGroupStatus struct {
+	// observedGeneration is the generation of the spec the status describes.
+	// +kubebuilder:default=-1
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration"`
+
+	// groupId is the remote group's id, written as soon as it is known.
+	// +optional
+	GroupID string `json:"groupId,omitempty"`
+
+	// groupName is the name the remote group has now.
+	// +optional
+	GroupName string `json:"groupName,omitempty"`
+
+	// members counts the remote group's members.
+	// +optional
+	Members int32 `json:"members"`
+
+	// receiveCall counts the remote members that may receive calls.
+	// +optional
+	ReceiveCall int32 `json:"receiveCall"`
+
+	// drift lists how the remote group differs from spec; empty when in sync.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Drift []string `json:"drift,omitempty"`
+
+	// pendingCreate is set while an add call's outcome is not yet recorded.
+	// +optional
+	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
+
+	// lastSyncTime is when the remote group was last read.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// conditions: Ready, InSync, and Reconciling / Stalled while True.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AgentGroup is one agent group of a DeepCall account, managed declaratively.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ag
+// +kubebuilder:printcolumn:name="Group Name",type=string,JSONPath=`.status.groupName`
+// +kubebuilder:printcolumn:name="Group ID",type=string,JSONPath=`.status.groupId`
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.members`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="has(self.spec.groupName) || size(self.metadata.name) <= 100",message="metadata.name is longer than 100 characters: set spec.groupName"
+type AgentGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec AgentGroupSpec `json:"spec"`
+	// +optional
+	Status AgentGroupStatus `json:"status,omitempty"`
+}
+
+// AgentGroupList is a list of AgentGroups.
+//
+// +kubebuilder:object:root=true
+type AgentGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AgentGroup `json:"items"`
+}
+
+// DesiredName is the remote name the spec asks for.
+func (g *AgentGroup) DesiredName() string {
+	if g.Spec.GroupName != "" {
+		return g.Spec.GroupName
+	}
+	return g.Name
+}
+
+// AccountName is the Account the group belongs to.
+func (g *AgentGroup) AccountName() string {
+	if g.Spec.AccountRef.Name != "" {
+		return g.Spec.AccountRef.Name
+	}
+	return "default"
+}
+
+// IsEnabled reports whether the spec wants the group active.
+func (g *AgentGroup) IsEnabled() bool { return g.Spec.Enabled == nil || *g.Spec.Enabled }
+
+// IsObserveOnly reports whether the operator must never write to the group.
+func (g *AgentGroup) IsObserveOnly() bool { return g.Spec.ManagementPolicy == ManagementObserve }

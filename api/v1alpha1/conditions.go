@@ -1,0 +1,58 @@
+package v1alpha1
+
+// Condition types. Ready is always present; Reconciling and Stalled are
+// present only while True (the kstatus convention); InSync is False while the
+// remote group differs from spec.
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+	ConditionInSync      = "InSync"
+	// ConditionSyncBudget is an Account condition: False when the rate
+	// limit cannot re-read every group once per syncInterval.
+	ConditionSyncBudget = "SyncBudget"
+)
+
+// Condition reasons, a fixed set documented in docs/reference.md.
+const (
+	// Both kinds.
+	ReasonReconciling = "Reconciling"
+	ReasonSynced      = "Synced"
+
+	// Account.
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonInvalidCredentials = "InvalidCredentials"
+	ReasonUnauthorized       = "Unauthorized"
+	ReasonUnreachable        = "Unreachable"
+	ReasonWithinBudget       = "WithinBudget"
+	ReasonIntervalStretched  = "IntervalStretched"
+
+	// AgentGroup.
+	ReasonAccountNotFound     = "AccountNotFound"
+	ReasonAccountNotReady     = "AccountNotReady"
+	ReasonCreating            = "Creating"
+	ReasonCreatePending       = "CreatePending"
+	ReasonAmbiguousCreate     = "AmbiguousCreate"
+	ReasonNameConflict        = "NameConflict"
+	ReasonDuplicateGroupName  = "DuplicateGroupName"
+	ReasonRemoteGroupNotFound = "RemoteGroupNotFound"
+	ReasonDriftDetected       = "DriftDetected"
+	ReasonDriftCorrected      = "DriftCorrected"
+	ReasonObserving           = "Observing"
+	ReasonSuspended           = "Suspended"
+	ReasonPermissionDenied    = "PermissionDenied"
+	ReasonInvalidRequest      = "InvalidRequest"
+	ReasonRemoteError         = "RemoteError"
+	ReasonDeleting            = "Deleting"
+	ReasonInSync              = "InSync"
+	ReasonOutOfSync           = "OutOfSync"
+)
+
+// Event reasons besides the condition reasons above.
+const (
+	EventCreated   = "Created"
+	EventAdopted   = "Adopted"
+	EventRecreated = "Recreated"
+	EventDeleted   = "Deleted"
+	EventOrphaned  = "Orphaned"
+)

@@ -1,0 +1,372 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/accounts"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+)
+
+const (
+	// accountFinalizer keeps an Account until no AgentGroup needs its
+	// credentials to delete a remote group.
+	accountFinalizer = "deepcall.agentgroups.dev/agentgroups"
+	// secretFinalizer keeps a credentials Secret while an Account uses it,
+	// so deleting a whole namespace can still delete the remote groups.
+	secretFinalizer = "deepcall.agentgroups.dev/credentials-in-use"
+)
+
+// AccountReconciler keeps one Group API client per Account, checks that its
+// credentials work, and counts the account's managed and unmanaged groups.
+type AccountReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Accounts *accounts.Registry
+	// ClientRebuilt receives an Account whenever its client is rebuilt, so
+	// that its AgentGroups (stalled ones too) try again with it.
+	ClientRebuilt chan<- event.GenericEvent
+	// RequestTimeout bounds each Group API request.
+	RequestTimeout time.Duration
+}
+
+// +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one Account's client and status up to date.
+func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	acct := &deepcallv1.Account{}
+	if err := r.Get(ctx, req.NamespacedName, acct); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Accounts.Forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if acct.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(acct, accountFinalizer) {
+		patch := client.MergeFrom(acct.DeepCopy())
+		controllerutil.AddFinalizer(acct, accountFinalizer)
+		if err := r.Patch(ctx, acct, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	base := acct.DeepCopy()
+	result, err := r.reconcileClient(ctx, acct)
+	if !acct.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, acct, base)
+	}
+	if perr := r.Status().Patch(ctx, acct, client.MergeFrom(base)); perr != nil && !apierrors.IsNotFound(perr) {
+		return ctrl.Result{}, fmt.Errorf("patch status: %w", perr)
+	}
+	r.eventOnTransition(base, acct)
+	return result, err
+}
+
+// eventOnTransition emits one event when Ready changes reason.
+func (r *AccountReconciler) eventOnTransition(before, after *deepcallv1.Account) {
+	old := meta.FindStatusCondition(before.Status.Conditions, deepcallv1.ConditionReady)
+	now := meta.FindStatusCondition(after.Status.Conditions, deepcallv1.ConditionReady)
+	if now == nil || (old != nil && old.Reason == now.Reason) {
+		return
+	}
+	typ := corev1.EventTypeWarning
+	if now.Status == metav1.ConditionTrue {
+		typ = corev1.EventTypeNormal
+	}
+	r.Recorder.Eventf(after, nil, typ, now.Reason, "Reconcile", "%s", now.Message)
+}
+
+// reconcileClient reads the Secret, (re)builds the client, lists the
+// account's groups once per interval, and computes the status.
+func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv1.Account) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	key := client.ObjectKeyFromObject(acct)
+	notReady := func(reason, msg string) {
+		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionFalse, reason, msg)
+		acct.Status.ObservedGeneration = acct.Generation
+		if e, ok := r.Accounts.Get(key); ok {
+			e.SetReady(false, msg)
+		}
+	}
+
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: acct.Spec.CredentialsSecretRef.Name}, secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("get credentials Secret: %w", err)
+		}
+		r.forget(key, acct)
+		notReady(deepcallv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q not found in namespace %s", acct.Spec.CredentialsSecretRef.Name, acct.Namespace))
+		return ctrl.Result{}, nil
+	}
+	if acct.DeletionTimestamp.IsZero() && secret.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
+		patch := client.MergeFrom(secret.DeepCopy())
+		controllerutil.AddFinalizer(secret, secretFinalizer)
+		if err := r.Patch(ctx, secret, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to Secret %s: %w", secret.Name, err)
+		}
+	}
+	creds, err := credentialsFrom(secret)
+	if err != nil {
+		r.forget(key, acct)
+		notReady(deepcallv1.ReasonInvalidCredentials, err.Error())
+		return ctrl.Result{}, nil
+	}
+
+	opts := groupapi.Options{
+		BaseURL:           acct.Spec.BaseURL,
+		Credentials:       creds,
+		RequestsPerSecond: float64(acct.Spec.RequestsPerSecond),
+		Burst:             int(acct.Spec.Burst),
+		Timeout:           r.RequestTimeout,
+	}
+	entry, rebuilt, err := r.Accounts.Ensure(key, opts)
+	if err != nil {
+		r.forget(key, acct)
+		notReady(deepcallv1.ReasonInvalidCredentials, err.Error())
+		return ctrl.Result{}, nil
+	}
+	if rebuilt {
+		// Stalled AgentGroups may try again with the new client.
+		defer r.notify(acct)
+	}
+
+	interval := syncInterval(acct)
+	last := acct.Status.LastSyncTime
+	ready := meta.IsStatusConditionTrue(acct.Status.Conditions, deepcallv1.ConditionReady)
+	if rebuilt || !ready || last == nil || time.Since(last.Time) >= interval {
+		now := metav1.Now()
+		groups, err := entry.Client.List(ctx, groupapi.ListOptions{Quick: true})
+		if err != nil {
+			reason := deepcallv1.ReasonUnreachable
+			if groupapi.IsPermissionDenied(err) {
+				reason = deepcallv1.ReasonUnauthorized
+			}
+			notReady(reason, fmt.Sprintf("list groups: %v", err))
+			if reason == deepcallv1.ReasonUnauthorized {
+				// Waits for a change of the Secret or the spec.
+				return ctrl.Result{}, reconcile.TerminalError(err)
+			}
+			if d, ok := groupapi.RetryAfter(err); ok {
+				return ctrl.Result{RequeueAfter: d}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		entry.Remember(groups, now.Time)
+		acct.Status.LastSyncTime = &now
+		if rebuilt {
+			log.Info("Credentials work", "remoteGroups", len(groups))
+		}
+	}
+	if err := r.countGroups(ctx, acct, entry); err != nil {
+		return ctrl.Result{}, err
+	}
+	setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionTrue, deepcallv1.ReasonSynced, "credentials work: the account's groups were listed")
+	acct.Status.ObservedGeneration = acct.Generation
+	entry.SetReady(true, "")
+	if !ready && !rebuilt {
+		r.notify(acct)
+	}
+	return ctrl.Result{RequeueAfter: time.Until(acct.Status.LastSyncTime.Add(interval)) + time.Second}, nil
+}
+
+// countGroups fills managedGroups, unmanagedGroups and the sync budget.
+func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) error {
+	var list deepcallv1.AgentGroupList
+	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
+		return fmt.Errorf("list AgentGroups: %w", err)
+	}
+	bound := map[string]bool{}
+	for i := range list.Items {
+		if id := boundGroupID(&list.Items[i]); id != "" {
+			bound[id] = true
+		}
+	}
+	remote, err := entry.Groups(ctx, syncInterval(acct))
+	if err != nil {
+		return fmt.Errorf("list groups: %w", err)
+	}
+	unmanaged := 0
+	for _, g := range remote {
+		if !bound[g.ID] {
+			unmanaged++
+		}
+	}
+	acct.Status.ManagedGroups = int32(len(bound))
+	acct.Status.UnmanagedGroups = int32(unmanaged)
+
+	want := syncInterval(acct)
+	effective := accounts.EffectiveInterval(want, len(list.Items), float64(acct.Spec.RequestsPerSecond))
+	entry.SetInterval(effective)
+	acct.Status.EffectiveSyncInterval = &metav1.Duration{Duration: effective}
+	if effective > want {
+		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionSyncBudget, metav1.ConditionFalse, deepcallv1.ReasonIntervalStretched,
+			fmt.Sprintf("%d groups at %d requests/s cannot each be re-read every %s with %.0f%% of the rate limit; re-reading every %s instead (raise requestsPerSecond or syncInterval)",
+				len(list.Items), acct.Spec.RequestsPerSecond, want, accounts.ResyncShare*100, effective))
+	} else {
+		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionSyncBudget, metav1.ConditionTrue, deepcallv1.ReasonWithinBudget,
+			fmt.Sprintf("%d groups are re-read every %s within %.0f%% of the rate limit", len(list.Items), want, accounts.ResyncShare*100))
+	}
+	return nil
+}
+
+// reconcileDelete keeps the Account while AgentGroups still need it, then
+// releases the Secret and the Account.
+func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv1.Account, base *deepcallv1.Account) (ctrl.Result, error) {
+	var list deepcallv1.AgentGroupList
+	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list AgentGroups: %w", err)
+	}
+	waiting := 0
+	for i := range list.Items {
+		if controllerutil.ContainsFinalizer(&list.Items[i], agentGroupFinalizer) {
+			waiting++
+		}
+	}
+	if waiting > 0 {
+		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionFalse, deepcallv1.ReasonDeleting,
+			fmt.Sprintf("waiting for %d AgentGroups to release their remote groups", waiting))
+		if err := r.Status().Patch(ctx, acct, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
+		}
+		// AgentGroup deletions requeue the Account; this is a safety net.
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	if err := r.releaseSecret(ctx, acct); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Accounts.Forget(client.ObjectKeyFromObject(acct))
+	if controllerutil.ContainsFinalizer(acct, accountFinalizer) {
+		patch := client.MergeFrom(acct.DeepCopy())
+		controllerutil.RemoveFinalizer(acct, accountFinalizer)
+		if err := r.Patch(ctx, acct, patch); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// releaseSecret removes the Secret's finalizer unless another live Account
+// still uses it.
+func (r *AccountReconciler) releaseSecret(ctx context.Context, acct *deepcallv1.Account) error {
+	var users deepcallv1.AccountList
+	if err := r.List(ctx, &users, client.InNamespace(acct.Namespace), client.MatchingFields{indexAccountBySecret: acct.Spec.CredentialsSecretRef.Name}); err != nil {
+		return fmt.Errorf("list Accounts: %w", err)
+	}
+	for i := range users.Items {
+		if users.Items[i].Name != acct.Name && users.Items[i].DeletionTimestamp.IsZero() {
+			return nil
+		}
+	}
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: acct.Spec.CredentialsSecretRef.Name}, secret); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(secret.DeepCopy())
+	controllerutil.RemoveFinalizer(secret, secretFinalizer)
+	if err := r.Patch(ctx, secret, patch); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return nil
+}
+
+func (r *AccountReconciler) forget(key types.NamespacedName, acct *deepcallv1.Account) {
+	if _, ok := r.Accounts.Get(key); ok {
+		r.Accounts.Forget(key)
+		r.notify(acct)
+	}
+}
+
+func (r *AccountReconciler) notify(acct *deepcallv1.Account) {
+	if r.ClientRebuilt != nil {
+		r.ClientRebuilt <- event.GenericEvent{Object: acct.DeepCopy()}
+	}
+}
+
+// credentialsFrom reads the Secret's keys. Errors name keys, never values.
+func credentialsFrom(s *corev1.Secret) (groupapi.Credentials, error) {
+	c := groupapi.Credentials{SSID: string(s.Data["ssid"]), UserID: string(s.Data["userId"]), Token: string(s.Data["token"])}
+	if err := c.Validate(); err != nil {
+		keys := make([]string, 0, len(s.Data))
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return groupapi.Credentials{}, fmt.Errorf("Secret %s must hold either the key ssid, or the keys userId and token (non-empty); it holds [%s]", s.Name, strings.Join(keys, ", "))
+	}
+	return c, nil
+}
+
+func syncInterval(acct *deepcallv1.Account) time.Duration {
+	if d := acct.Spec.SyncInterval.Duration; d >= 30*time.Second {
+		return d
+	}
+	return 10 * time.Minute
+}
+
+// SetupWithManager watches Accounts, their Secrets, and the AgentGroups
+// that bind, unbind or release them.
+func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&deepcallv1.Account{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
+		Watches(&deepcallv1.AgentGroup{}, handler.EnqueueRequestsFromMapFunc(accountOfGroup), builder.WithPredicates(groupBindingChanged())).
+		Named("account").
+		Complete(r)
+}
+
+func (r *AccountReconciler) accountsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list deepcallv1.AccountList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexAccountBySecret: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+func accountOfGroup(_ context.Context, o client.Object) []reconcile.Request {
+	g := o.(*deepcallv1.AgentGroup)
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}}}
+}
+
+// groupBindingChanged passes the AgentGroup events that change an Account's
+// counts or its deletion: creation, deletion, a new bound id, a released
+// finalizer.
+func groupBindingChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*deepcallv1.AgentGroup), e.ObjectNew.(*deepcallv1.AgentGroup)
+			return boundGroupID(o) != boundGroupID(n) ||
+				controllerutil.ContainsFinalizer(o, agentGroupFinalizer) != controllerutil.ContainsFinalizer(n, agentGroupFinalizer) ||
+				o.AccountName() != n.AccountName()
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}

@@ -1,0 +1,104 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+)
+
+// reconcileDelete deletes the remote group (deletionPolicy Delete) or
+// leaves it, then releases the finalizer.
+func (r *AgentGroupReconciler) reconcileDelete(ctx context.Context, g *deepcallv1.AgentGroup) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(g, agentGroupFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	s := &pass{r: r, g: g, base: g.DeepCopy()}
+	done, out := s.deleteRemote(ctx)
+	if !done {
+		if err := s.writeStatus(ctx, out); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
+		}
+		return out.result, out.err
+	}
+	s.emit()
+	patch := client.MergeFrom(g.DeepCopy())
+	controllerutil.RemoveFinalizer(g, agentGroupFinalizer)
+	if err := r.Patch(ctx, g, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.stalled.Delete(client.ObjectKeyFromObject(g))
+	metrics.forget(client.ObjectKeyFromObject(g))
+	return ctrl.Result{}, nil
+}
+
+// deleteRemote reports done once the remote group is gone or deliberately
+// left in place.
+func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
+	g := s.g
+	id := boundGroupID(g)
+	switch {
+	case id == "" && g.Status.PendingCreate == nil:
+		return true, outcome{}
+	case g.Spec.Suspend, g.IsObserveOnly(), g.Spec.DeletionPolicy == deepcallv1.DeletionOrphan:
+		s.event(false, deepcallv1.EventOrphaned, "left remote group %s in place (%s)", id, keepReason(g))
+		return true, outcome{}
+	}
+	if out := s.useAccount(ctx, false); out != nil {
+		out.message += "; the remote group is deleted once the Account works again (or set spec.deletionPolicy: Orphan to keep it)"
+		out.reason = deepcallv1.ReasonDeleting
+		return false, *out
+	}
+	if id == "" {
+		found, out := s.resolvePending(ctx)
+		if out != nil {
+			return false, *out
+		}
+		if found == "" {
+			return true, outcome{}
+		}
+		id = found
+	}
+	err := s.entry.Client.Delete(ctx, id)
+	if groupapi.IsNotFound(err) {
+		// 1503 also means "not yours": it counts as gone only while the
+		// same credentials can still list.
+		listed, lerr := s.entry.Client.List(ctx, groupapi.ListOptions{GroupID: id, Quick: true})
+		if lerr != nil {
+			return false, s.remoteError(fmt.Sprintf("confirm group %s is gone", id), lerr)
+		}
+		if slices.ContainsFunc(listed, func(l groupapi.Group) bool { return l.ID == id }) {
+			return false, outcome{reason: deepcallv1.ReasonDeleting, message: fmt.Sprintf("remote group %s answered not found on delete but is still listed", id), result: ctrl.Result{RequeueAfter: 10 * time.Second}}
+		}
+		err = nil
+	}
+	if err != nil {
+		out := s.remoteError(fmt.Sprintf("delete group %s", id), err)
+		if out.stalled {
+			out.message += "; set spec.deletionPolicy: Orphan to delete the AgentGroup and keep the remote group"
+		}
+		return false, out
+	}
+	s.entry.RemoveFromListing(id)
+	ctrl.LoggerFrom(ctx).Info("Deleted remote group", "groupId", id)
+	s.event(false, deepcallv1.EventDeleted, "deleted remote group %s", id)
+	return true, outcome{}
+}
+
+func keepReason(g *deepcallv1.AgentGroup) string {
+	switch {
+	case g.Spec.Suspend:
+		return "suspended"
+	case g.IsObserveOnly():
+		return "managementPolicy Observe"
+	}
+	return "deletionPolicy Orphan"
+}

@@ -1,0 +1,309 @@
+package groupapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+const (
+	defaultRPS     = 5
+	defaultBurst   = 10
+	defaultTimeout = 30 * time.Second
+	// defaultRetryAfter is the pause after a 429 without a usable header.
+	defaultRetryAfter = time.Second
+	maxBody           = 32 << 20
+)
+
+// Options configure a Client.
+type Options struct {
+	// BaseURL is the brand host: https://host, or http:// only for
+	// 127.0.0.1, [::1] and localhost.
+	BaseURL     string
+	Credentials Credentials
+	// RequestsPerSecond and Burst size the token bucket every call waits
+	// on (<= 0: 5 and 10).
+	RequestsPerSecond float64
+	Burst             int
+	// Timeout bounds one request (0: 30s).
+	Timeout    time.Duration
+	HTTPClient *http.Client
+}
+
+// Client calls the Group API of one account. Safe for concurrent use; all
+// callers share its rate limit.
+type Client struct {
+	base    string
+	creds   Credentials
+	http    *http.Client
+	timeout time.Duration
+	limiter *rate.Limiter
+
+	mu          sync.Mutex
+	pausedUntil time.Time // set by a 429: nobody calls before it
+}
+
+var _ Interface = (*Client)(nil)
+
+// ValidateBaseURL accepts https:// URLs, and http:// only on loopback.
+func ValidateBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("baseURL: %w", err)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("baseURL %q has no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("baseURL %q must not have a query or fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		switch u.Hostname() {
+		case "127.0.0.1", "::1", "localhost":
+			return nil
+		}
+		return fmt.Errorf("baseURL %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", raw)
+	}
+	return fmt.Errorf("baseURL %q must be an https URL", raw)
+}
+
+// New builds a client.
+func New(opts Options) (*Client, error) {
+	if err := ValidateBaseURL(opts.BaseURL); err != nil {
+		return nil, err
+	}
+	if err := opts.Credentials.Validate(); err != nil {
+		return nil, err
+	}
+	rps, burst, timeout := opts.RequestsPerSecond, opts.Burst, opts.Timeout
+	if rps <= 0 {
+		rps = defaultRPS
+	}
+	if burst <= 0 {
+		burst = defaultBurst
+	}
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{
+		base:    strings.TrimRight(opts.BaseURL, "/") + "/api/v2/Group/",
+		creds:   opts.Credentials,
+		http:    hc,
+		timeout: timeout,
+		limiter: rate.NewLimiter(rate.Limit(rps), burst),
+	}, nil
+}
+
+// Add creates a group; the API may append a number to a taken name.
+func (c *Client) Add(ctx context.Context, name string) (string, error) {
+	var out envelope
+	if err := c.call(ctx, OpAdd, map[string]any{"name": name}, &out); err != nil {
+		return "", err
+	}
+	id := out.groupID()
+	if id == "" {
+		return "", &APIError{Op: OpAdd, HTTPStatus: out.httpStatus, Message: "success answer without a groupId"}
+	}
+	return id, nil
+}
+
+// Update renames a group and sets its status.
+func (c *Client) Update(ctx context.Context, req UpdateRequest) error {
+	status := 0
+	if req.Enabled {
+		status = 1
+	}
+	return c.call(ctx, OpUpdate, map[string]any{"groupId": req.GroupID, "name": req.Name, "status": status}, nil)
+}
+
+// Delete deletes a group and its agent relations.
+func (c *Client) Delete(ctx context.Context, groupID string) error {
+	return c.call(ctx, OpDelete, map[string]any{"groupId": groupID}, nil)
+}
+
+// List lists the account's groups.
+func (c *Client) List(ctx context.Context, opts ListOptions) ([]Group, error) {
+	body := map[string]any{"forward": opts.Forward, "quick": opts.Quick}
+	if opts.Name != "" {
+		body["name"] = opts.Name
+	}
+	if opts.GroupID != "" {
+		body["groupid"] = opts.GroupID
+	}
+	var out envelope
+	if err := c.call(ctx, OpList, body, &out); err != nil {
+		return nil, err
+	}
+	groups, err := decodeGroups(out.Response)
+	if err != nil {
+		return nil, &APIError{Op: OpList, HTTPStatus: out.httpStatus, Message: err.Error()}
+	}
+	return groups, nil
+}
+
+// GetGroupAgentRelation reads one group with its members and receivers.
+func (c *Client) GetGroupAgentRelation(ctx context.Context, groupID string) (GroupDetail, error) {
+	var out envelope
+	if err := c.call(ctx, OpGetGroupAgentRelation, map[string]any{"groupId": groupID, "quick": true}, &out); err != nil {
+		return GroupDetail{}, err
+	}
+	d, err := decodeDetail(out.Response, groupID)
+	if err != nil {
+		return GroupDetail{}, &APIError{Op: OpGetGroupAgentRelation, HTTPStatus: out.httpStatus, Message: err.Error()}
+	}
+	return d, nil
+}
+
+// SubmitAssignGroupToAgent replaces the group's members and receivers.
+func (c *Client) SubmitAssignGroupToAgent(ctx context.Context, req AssignRequest) error {
+	members, receivers := req.Members, req.Receivers
+	if members == nil {
+		members = []string{}
+	}
+	if receivers == nil {
+		receivers = []string{}
+	}
+	return c.call(ctx, OpSubmitAssignGroupToAgent, map[string]any{"groupId": req.GroupID, "agent_unique_id": members, "receive_call": receivers}, nil)
+}
+
+// call waits for the rate limit, sends one request and decodes the answer
+// into out. It never retries: whether to is the caller's decision (an add
+// retried blindly is how duplicates are made).
+func (c *Client) call(ctx context.Context, op Operation, body map[string]any, out *envelope) (err error) {
+	if err := c.wait(ctx, op); err != nil {
+		return &APIError{Op: op, Err: err}
+	}
+	start := time.Now()
+	defer func() {
+		requestDuration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
+		requestsTotal.WithLabelValues(string(op), string(Classify(err))).Inc()
+	}()
+
+	if c.creds.SSID != "" {
+		body["ssid"] = c.creds.SSID
+	} else {
+		body["userId"], body["token"] = c.creds.UserID, c.creds.Token
+	}
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return &APIError{Op: op, Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+string(op), bytes.NewReader(payload))
+	if err != nil {
+		return &APIError{Op: op, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &APIError{Op: op, Err: transportError(err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Err: transportError(err)}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		c.pause(wait)
+		throttledTotal.WithLabelValues("server").Inc()
+		e := decodeError(op, resp.StatusCode, raw)
+		e.RetryAfter = wait
+		return e
+	}
+	env, derr := decodeEnvelope(op, resp.StatusCode, raw)
+	if derr != nil {
+		return derr
+	}
+	if out != nil {
+		*out = env
+	}
+	return nil
+}
+
+// wait honours a server-requested pause, then the token bucket.
+func (c *Client) wait(ctx context.Context, op Operation) error {
+	c.mu.Lock()
+	until := c.pausedUntil
+	c.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r := c.limiter.Reserve()
+	if !r.OK() {
+		return errors.New("rate limiter refused the call")
+	}
+	if d := r.Delay(); d > 0 {
+		throttledTotal.WithLabelValues("client").Inc()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			r.Cancel()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (c *Client) pause(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until := time.Now().Add(d); until.After(c.pausedUntil) {
+		c.pausedUntil = until
+	}
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; default 1s.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return defaultRetryAfter
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return defaultRetryAfter
+}
+
+// transportError keeps the kind of failure and drops what could carry
+// request data; url.Error holds only method and URL, and the URL has no
+// credentials (they travel in the body).
+func transportError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("timeout: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,422 @@
+// Package sim is an in-memory DeepCall Group API: the six endpoints with
+// the documented shapes, codes and quirks (GROUP_API.md: duplicate names get
+// a number appended, the name filter is a case-insensitive substring,
+// assignment replaces the whole membership), several users each with their
+// own groups, fault injection (latency, errors, throttling, lost responses),
+// and an admin API under /_sim/ to read the state and to change it "by
+// hand". Tests, the demo and the benchmarks all run against it.
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ErrorHTTPStatus answers errors with 4xx/5xx instead of HTTP 200
+	// (both readings of the docs exist).
+	ErrorHTTPStatus bool
+	Faults          Faults
+	// Logf, if set, gets one line per API request (never credentials).
+	Logf func(format string, args ...any)
+	// Seed makes fault injection repeatable (0: time-based).
+	Seed int64
+}
+
+// Faults are injected into API requests (not admin ones).
+type Faults struct {
+	Latency          time.Duration
+	LatencyJitter    time.Duration
+	ErrorRate        float64
+	LostResponseRate float64
+	ThrottleRate     float64
+	RetryAfter       time.Duration
+}
+
+// faultsJSON is Faults on the admin API, durations written as "50ms".
+type faultsJSON struct {
+	Latency          string  `json:"latency,omitempty"`
+	LatencyJitter    string  `json:"latencyJitter,omitempty"`
+	ErrorRate        float64 `json:"errorRate"`
+	LostResponseRate float64 `json:"lostResponseRate"`
+	ThrottleRate     float64 `json:"throttleRate"`
+	RetryAfter       string  `json:"retryAfter,omitempty"`
+}
+
+func (f Faults) MarshalJSON() ([]byte, error) {
+	return json.Marshal(faultsJSON{Latency: f.Latency.String(), LatencyJitter: f.LatencyJitter.String(), ErrorRate: f.ErrorRate,
+		LostResponseRate: f.LostResponseRate, ThrottleRate: f.ThrottleRate, RetryAfter: f.RetryAfter.String()})
+}
+
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var j faultsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Faults{ErrorRate: j.ErrorRate, LostResponseRate: j.LostResponseRate, ThrottleRate: j.ThrottleRate}
+	for _, d := range []struct {
+		in  string
+		out *time.Duration
+	}{{j.Latency, &out.Latency}, {j.LatencyJitter, &out.LatencyJitter}, {j.RetryAfter, &out.RetryAfter}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return err
+		}
+		*d.out = v
+	}
+	*f = out
+	return nil
+}
+
+// User is one DeepCall account holder.
+type User struct {
+	ID    string
+	Token string
+	// SSIDs are session ids that authenticate as this user.
+	SSIDs []string
+	// Agents are the agent_unique_id values the user has; assigning any
+	// other is refused with 1047.
+	Agents []string
+	// DenyAgentToAgentCall withholds the AGENT_TO_AGENT_CALL permission
+	// (list with forward false and assign then answer 1015).
+	DenyAgentToAgentCall bool
+}
+
+// AgentRange returns the ids from..to as strings.
+func AgentRange(from, to int) []string {
+	out := make([]string, 0, to-from+1)
+	for i := from; i <= to; i++ {
+		out = append(out, strconv.Itoa(i))
+	}
+	return out
+}
+
+// Group is a copy of one remote group.
+type Group struct {
+	ID         int64    `json:"group_id"`
+	UserID     string   `json:"user_id"`
+	Name       string   `json:"name"`
+	Status     int      `json:"status"`
+	Members    []string `json:"members"`
+	Receivers  []string `json:"receive_call"`
+	CreateDate string   `json:"create_date"`
+}
+
+type user struct {
+	User
+	agents map[string]bool
+}
+
+type group struct {
+	id        int64
+	userID    string
+	name      string
+	status    int
+	members   []string // sorted
+	receivers map[string]bool
+	created   time.Time
+}
+
+type failRule struct{ n, code int }
+
+// Server is the simulator; it implements http.Handler.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	faults   Faults
+	users    map[string]*user
+	ssids    map[string]string
+	groups   map[int64]*group
+	nextID   int64
+	calls    map[string]int
+	injected map[string]int // faults injected, by kind
+	failNext map[string]failRule
+	loseNext map[string]int
+	onChange func()
+}
+
+// New returns a simulator with no users.
+func New(opts Options) *Server {
+	seed := opts.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	s := &Server{
+		opts:     opts,
+		rng:      rand.New(rand.NewSource(seed)),
+		faults:   opts.Faults,
+		users:    map[string]*user{},
+		ssids:    map[string]string{},
+		groups:   map[int64]*group{},
+		nextID:   1,
+		calls:    map[string]int{},
+		injected: map[string]int{},
+		failNext: map[string]failRule{},
+		loseNext: map[string]int{},
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /api/v2/Group/{op}", s.serveAPI)
+	s.mux.HandleFunc("POST /api/v2/Group/{op}/", s.serveAPI)
+	s.routeAdmin()
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// AddUser adds a user, or replaces one with the same id (new token,
+// session ids, agents), keeping its groups.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.users[u.ID]; ok {
+		for _, ssid := range old.SSIDs {
+			delete(s.ssids, ssid)
+		}
+	}
+	nu := &user{User: u, agents: map[string]bool{}}
+	for _, a := range u.Agents {
+		nu.agents[a] = true
+	}
+	s.users[u.ID] = nu
+	for _, ssid := range u.SSIDs {
+		s.ssids[ssid] = u.ID
+	}
+}
+
+// SetFaults replaces the injected faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// CurrentFaults returns the injected faults.
+func (s *Server) CurrentFaults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// FailNext makes the next n calls of op fail with code (0: 1009) before
+// doing anything; n = 0 clears the rule.
+func (s *Server) FailNext(op string, n int, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		delete(s.failNext, op)
+		return
+	}
+	if code == 0 {
+		code = codeGeneric
+	}
+	s.failNext[op] = failRule{n: n, code: code}
+}
+
+// LoseNext makes the next n calls of op take effect and then drop the
+// connection without an answer; n = 0 clears the rule.
+func (s *Server) LoseNext(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		delete(s.loseNext, op)
+		return
+	}
+	s.loseNext[op] = n
+}
+
+// Calls returns how many API requests each operation got (failed and
+// faulted ones included; admin changes not).
+func (s *Server) Calls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls zeroes the call and fault counters.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = map[string]int{}
+	s.injected = map[string]int{}
+}
+
+// Injected returns how many faults were injected, by kind: error,
+// throttle, lost, failNext.
+func (s *Server) Injected() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.injected)
+}
+
+// Groups returns copies of the user's groups, sorted by id.
+func (s *Server) Groups(userID string) []Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Group
+	for _, g := range s.sortedGroups() {
+		if g.userID == userID {
+			out = append(out, g.export())
+		}
+	}
+	return out
+}
+
+// Reset deletes every group and clears counters and fault rules; users stay.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups = map[int64]*group{}
+	s.calls = map[string]int{}
+	s.injected = map[string]int{}
+	s.failNext = map[string]failRule{}
+	s.loseNext = map[string]int{}
+	s.faults = Faults{}
+	s.changed()
+}
+
+// CreateGroup creates a group by hand, with the API's naming rule.
+func (s *Server) CreateGroup(userID, name string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[userID]; !ok {
+		return 0, fmt.Errorf("no user %q", userID)
+	}
+	if strings.TrimSpace(name) == "" {
+		return 0, fmt.Errorf("name is required")
+	}
+	g := s.create(userID, name)
+	return g.id, nil
+}
+
+// UpdateGroup renames and/or sets the status of a group by hand.
+func (s *Server) UpdateGroup(userID string, id int64, name *string, status *int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.owned(userID, id)
+	if !ok {
+		return fmt.Errorf("user %s has no group %d", userID, id)
+	}
+	if name != nil {
+		g.name = s.uniqueName(userID, *name, g.id)
+	}
+	if status != nil {
+		g.status = *status
+	}
+	s.changed()
+	return nil
+}
+
+// SetMembers replaces a group's members and receivers by hand (no checks:
+// a person in the UI may do what the API would refuse).
+func (s *Server) SetMembers(userID string, id int64, members, receivers []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.owned(userID, id)
+	if !ok {
+		return fmt.Errorf("user %s has no group %d", userID, id)
+	}
+	g.members, g.receivers = sortedSet(members), setOf(receivers)
+	s.changed()
+	return nil
+}
+
+// DeleteGroup deletes a group by hand.
+func (s *Server) DeleteGroup(userID string, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.owned(userID, id); !ok {
+		return fmt.Errorf("user %s has no group %d", userID, id)
+	}
+	delete(s.groups, id)
+	s.changed()
+	return nil
+}
+
+// --- state, under s.mu ---
+
+func (s *Server) owned(userID string, id int64) (*group, bool) {
+	g, ok := s.groups[id]
+	if !ok || g.userID != userID {
+		return nil, false
+	}
+	return g, true
+}
+
+func (s *Server) create(userID, name string) *group {
+	g := &group{id: s.nextID, userID: userID, name: s.uniqueName(userID, name, 0), status: 1, members: []string{}, receivers: map[string]bool{}, created: time.Now()}
+	s.nextID++ // ids are never reused
+	s.groups[g.id] = g
+	s.changed()
+	return g
+}
+
+// uniqueName appends " 1", " 2", … while another of the user's groups has
+// the name (case-insensitively), as the API does.
+func (s *Server) uniqueName(userID, name string, except int64) string {
+	taken := map[string]bool{}
+	for _, g := range s.groups {
+		if g.userID == userID && g.id != except {
+			taken[strings.ToLower(g.name)] = true
+		}
+	}
+	if !taken[strings.ToLower(name)] {
+		return name
+	}
+	for n := 1; ; n++ {
+		if c := fmt.Sprintf("%s %d", name, n); !taken[strings.ToLower(c)] {
+			return c
+		}
+	}
+}
+
+func (s *Server) sortedGroups() []*group {
+	out := make([]*group, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (s *Server) changed() {
+	if s.onChange != nil {
+		s.onChange()
+	}
+}
+
+func (g *group) export() Group {
+	return Group{ID: g.id, UserID: g.userID, Name: g.name, Status: g.status,
+		Members: append([]string{}, g.members...), Receivers: sortedKeys(g.receivers), CreateDate: g.created.Format("2006-01-02 15:04:05")}
+}
+
+func setOf(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func sortedSet(ids []string) []string { return sortedKeys(setOf(ids)) }
+
+func sortedKeys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }

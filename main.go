@@ -1,0 +1,121 @@
+// Command manager runs the agentgroup-operator: the Account and AgentGroup
+// controllers, against the cluster in KUBECONFIG (or in-cluster config).
+package main
+
+import (
+	"flag"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/controllers"
+	"github.com/agentgroups/agentgroup-operator/internal/accounts"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+)
+
+func main() {
+	var (
+		metricsAddr    string
+		probeAddr      string
+		leaderElect    bool
+		leaderNS       string
+		concurrency    int
+		requestTimeout time.Duration
+		enablePprof    bool
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
+	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; needed outside a cluster.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "AgentGroups reconciled in parallel (each Account's rate limit still applies).")
+	flag.DurationVar(&requestTimeout, "request-timeout", 30*time.Second, "Timeout of one Group API request.")
+	flag.BoolVar(&enablePprof, "pprof", false, "Serve /debug/pprof on the metrics address.")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(deepcallv1.AddToScheme(scheme))
+
+	metricsOpts := metricsserver.Options{BindAddress: metricsAddr}
+	if enablePprof {
+		metricsOpts.ExtraHandlers = pprofHandlers()
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "agentgroup-operator.deepcall.agentgroups.dev",
+		LeaderElectionNamespace: leaderNS,
+		// The process exits soon after losing the lease, so a new leader
+		// may start at once.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "Unable to create the manager")
+		os.Exit(1)
+	}
+	if err := groupapi.RegisterMetrics(ctrlmetrics.Registry); err != nil {
+		log.Error(err, "Unable to register the Group API metrics")
+		os.Exit(1)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		log.Error(err, "Unable to set up field indexes")
+		os.Exit(1)
+	}
+
+	registry := accounts.NewRegistry(nil)
+	accountChanges := make(chan event.GenericEvent, 1024)
+	if err := (&controllers.AccountReconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorder("account-controller"),
+		Accounts:       registry,
+		ClientRebuilt:  accountChanges,
+		RequestTimeout: requestTimeout,
+	}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "Unable to set up the Account controller")
+		os.Exit(1)
+	}
+	if err := (&controllers.AgentGroupReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("agentgroup-controller"),
+		Accounts:                registry,
+		AccountChanges:          accountChanges,
+		CreateSettle:            requestTimeout + 5*time.Second,
+		LookupMaxAge:            30 * time.Second,
+		MaxConcurrentReconciles: concurrency,
+	}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "Unable to set up the AgentGroup controller")
+		os.Exit(1)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "Unable to set up the health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "Unable to set up the ready check")
+		os.Exit(1)
+	}
+	log.Info("Starting the manager")
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "The manager stopped")
+		os.Exit(1)
+	}
+}
