@@ -77,8 +77,16 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !acct.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, acct, base)
 	}
-	if perr := r.Status().Patch(ctx, acct, client.MergeFrom(base)); perr != nil && !apierrors.IsNotFound(perr) {
-		return ctrl.Result{}, fmt.Errorf("patch status: %w", perr)
+	// The optimistic lock refuses a patch computed against a cache that
+	// has not seen our previous write; without it, a condition changed back
+	// to what the cache shows would be left out of the patch.
+	if perr := r.Status().Patch(ctx, acct, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); perr != nil {
+		if apierrors.IsConflict(perr) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		if !apierrors.IsNotFound(perr) {
+			return ctrl.Result{}, fmt.Errorf("patch status: %w", perr)
+		}
 	}
 	r.eventOnTransition(base, acct)
 	return result, err
@@ -147,11 +155,6 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		notReady(deepcallv1.ReasonInvalidCredentials, err.Error())
 		return ctrl.Result{}, nil
 	}
-	if rebuilt {
-		// Stalled AgentGroups may try again with the new client.
-		defer r.notify(acct)
-	}
-
 	interval := syncInterval(acct)
 	last := acct.Status.LastSyncTime
 	ready := meta.IsStatusConditionTrue(acct.Status.Conditions, deepcallv1.ConditionReady)
@@ -184,8 +187,10 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	}
 	setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionTrue, deepcallv1.ReasonSynced, "credentials work: the account's groups were listed")
 	acct.Status.ObservedGeneration = acct.Generation
-	entry.SetReady(true, "")
-	if !ready && !rebuilt {
+	if entry.SetReady(true, "") {
+		// AgentGroups that waited for the Account (or stalled on the
+		// client it replaces) go again now. The status cannot tell: it may
+		// say Ready from before a restart while the new client is unchecked.
 		r.notify(acct)
 	}
 	return ctrl.Result{RequeueAfter: time.Until(acct.Status.LastSyncTime.Add(interval)) + time.Second}, nil

@@ -19,7 +19,9 @@ func (s *pass) writeStatus(ctx context.Context, out outcome) error {
 	g := s.g
 	oldReady := meta.FindStatusCondition(s.base.Status.Conditions, deepcallv1.ConditionReady)
 	applyOutcome(g, out)
-	if err := s.patchStatus(ctx, false); err != nil {
+	// On a conflict the caller runs the pass again on a fresher cache; its
+	// remote writes are already done, so that costs one read.
+	if err := s.patchStatus(ctx); err != nil {
 		return err
 	}
 	if !out.ready && (oldReady == nil || oldReady.Reason != out.reason) && failureReasons[out.reason] {
@@ -85,15 +87,13 @@ func driftSummary(drift []string) string {
 	return fmt.Sprintf("%s; and %d more (see status.drift)", strings.Join(drift[:shown], "; "), len(drift)-shown)
 }
 
-// patchStatus writes the status as a patch against the last written state.
-// With optimisticLock the patch fails if the object changed since it was
-// read, so two workers can never both record a create intent.
-func (s *pass) patchStatus(ctx context.Context, optimisticLock bool) error {
-	var patch client.Patch = client.MergeFrom(s.base)
-	if optimisticLock {
-		patch = client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})
-	}
-	if err := s.r.Status().Patch(ctx, s.g, patch); err != nil {
+// patchStatus writes the status as a patch against the last written state,
+// locked to its resourceVersion: a merge patch against a cache that has not
+// seen our previous write would leave out a field changed back to what the
+// cache shows, and the server would keep the older value; and two passes
+// can never both record a create intent.
+func (s *pass) patchStatus(ctx context.Context) error {
+	if err := s.r.Status().Patch(ctx, s.g, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
 	s.base = s.g.DeepCopy()

@@ -385,9 +385,8 @@ func (s *pass) driftDetected(drift []string) {
 	s.event(true, deepcallv1.ReasonDriftDetected, "%s", strings.Join(drift, "; "))
 }
 
-// create records the intent, calls add, and records the id at once, so a
-// crash or a lost answer in between is resolved by resolvePending instead
-// of adding a second group.
+// create records the intent, then calls add, so a crash or a lost answer
+// after it is resolved by resolvePending instead of adding a second group.
 func (s *pass) create(ctx context.Context, name string) (string, *outcome) {
 	g := s.g
 	known := s.knownTwins
@@ -396,7 +395,7 @@ func (s *pass) create(ctx context.Context, name string) (string, *outcome) {
 	}
 	g.Status.PendingCreate = &deepcallv1.PendingCreate{Name: name, StartedAt: metav1.Now(), KnownGroupIDs: known}
 	setCondition(&g.Status.Conditions, g.Generation, deepcallv1.ConditionReconciling, metav1.ConditionTrue, deepcallv1.ReasonCreating, fmt.Sprintf("creating remote group %q", name))
-	if err := s.patchStatus(ctx, true); err != nil {
+	if err := s.patchStatus(ctx); err != nil {
 		if apierrors.IsConflict(err) {
 			return "", &outcome{keepStatus: true, result: ctrl.Result{RequeueAfter: time.Second}}
 		}
@@ -412,11 +411,9 @@ func (s *pass) create(ctx context.Context, name string) (string, *outcome) {
 		return "", &o
 	}
 	ctrl.LoggerFrom(ctx).Info("Created remote group", "groupId", id, "name", name)
+	// The pass's status write records the id. Until it lands, the recorded
+	// intent stands: a crash or a failed write is settled by resolvePending.
 	g.Status.GroupID, g.Status.PendingCreate = id, nil
-	if err := s.patchStatus(ctx, false); err != nil {
-		// The intent is still recorded: the next pass finds the group.
-		return "", &outcome{keepStatus: true, err: fmt.Errorf("record group id %s: %w", id, err)}
-	}
 	s.entry.AddToListing(groupapi.Group{ID: id, Name: name, Enabled: true})
 	if !s.recreating {
 		s.event(false, deepcallv1.EventCreated, "created remote group %s %q", id, name)

@@ -73,6 +73,9 @@ type story struct {
 	simURL string
 	// factory wraps the clients the manager builds (nil: none).
 	wrap func(groupapi.Interface) groupapi.Interface
+	// registry and client are the running manager's.
+	registry *accounts.Registry
+	client   client.Client
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -134,6 +137,7 @@ func (s *story) start() {
 		}
 		return s.wrap(c), nil
 	})
+	s.registry, s.client = registry, mgr.GetClient()
 	changes := make(chan event.GenericEvent, 64)
 	s.must((&AccountReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("account-controller"),

@@ -101,13 +101,16 @@ func (r *Registry) Forget(key types.NamespacedName) {
 	delete(r.entries, key)
 }
 
-// SetReady records whether the credentials work, and why not. AgentGroups
-// read it here rather than from the Account's status, which their cache may
-// not have seen yet.
-func (e *Entry) SetReady(ready bool, why string) {
+// SetReady records whether the credentials work, and why not, and reports
+// whether the entry just became ready. AgentGroups read readiness here
+// rather than from the Account's status, which their cache may not have
+// seen yet.
+func (e *Entry) SetReady(ready bool, why string) (becameReady bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	becameReady = ready && !e.ready
 	e.ready, e.notReady = ready, why
+	return becameReady
 }
 
 // Ready reports whether the credentials work, and why not.

@@ -39,3 +39,18 @@ func TestEnsureRebuildsOnlyWhenTheClientWouldDiffer(t *testing.T) {
 		t.Errorf("clients built %d, want 3", built)
 	}
 }
+
+func TestSetReadyReportsTheTransitionToReady(t *testing.T) {
+	r := NewRegistry(func(groupapi.Options) (groupapi.Interface, error) { return nil, nil })
+	e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: "default"}, groupapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []struct {
+		ready, became bool
+	}{{true, true}, {true, false}, {false, false}, {true, true}} {
+		if got := e.SetReady(s.ready, ""); got != s.became {
+			t.Errorf("step %d: SetReady(%v) reported %v, want %v", i, s.ready, got, s.became)
+		}
+	}
+}

@@ -148,6 +148,7 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 	if aerr != nil {
 		return nil, false, 0, aerr
 	}
+	s.byUser[u.ID]++
 	out, aerr = operations[op](s, u, req)
 	return out, lost, 0, aerr
 }

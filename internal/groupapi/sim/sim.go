@@ -145,6 +145,7 @@ type Server struct {
 	groups   map[int64]*group
 	nextID   int64
 	calls    map[string]int
+	byUser   map[string]int // authenticated calls, by user id
 	injected map[string]int // faults injected, by kind
 	failNext map[string]failRule
 	loseNext map[string]int
@@ -166,6 +167,7 @@ func New(opts Options) *Server {
 		groups:   map[int64]*group{},
 		nextID:   1,
 		calls:    map[string]int{},
+		byUser:   map[string]int{},
 		injected: map[string]int{},
 		failNext: map[string]failRule{},
 		loseNext: map[string]int{},
@@ -252,11 +254,20 @@ func (s *Server) Calls() map[string]int {
 	return out
 }
 
+// CallsByUser returns how many authenticated API requests each user made
+// (each user is one account with its own rate limit).
+func (s *Server) CallsByUser() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.byUser)
+}
+
 // ResetCalls zeroes the call and fault counters.
 func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
+	s.byUser = map[string]int{}
 	s.injected = map[string]int{}
 }
 

@@ -237,6 +237,11 @@ func TestFaults(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"failNext": 2, "lost": 1, "throttle": 1, "error": 1}, s.Injected()); diff != "" {
 		t.Errorf("injected faults (-want +got):\n%s", diff)
 	}
+	// Faults answer before the credentials are read: only the third add
+	// and the lost delete reached the account.
+	if diff := cmp.Diff(map[string]int{"u1": 2}, s.CallsByUser()); diff != "" {
+		t.Errorf("calls by user (-want +got):\n%s", diff)
+	}
 }
 
 func TestAdminAPI(t *testing.T) {
