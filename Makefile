@@ -80,6 +80,19 @@ demo-up: build $(K8S_BINS) ## Like demo, but leave it running (make demo-down st
 demo-down: ## Stop what make demo-up started.
 	@if [ -f .demo-run/pid ]; then kill $$(cat .demo-run/pid) 2>/dev/null || true; while kill -0 $$(cat .demo-run/pid) 2>/dev/null; do sleep 1; done; rm -rf .demo-run; echo "demo stopped"; fi
 
+##@ Benchmarks
+
+# BENCH_QUICK=1: CI-sized (100 and 1,000 groups, a shorter naive run), a few
+# minutes, results in bin/bench only. Without it: 1,000 and 10,000 groups at
+# 50 requests/s per Account and 1,000 at 5, and docs/benchmarks.md is
+# rewritten with the table and chart.
+comma := ,
+BENCH_ARGS ?= $(if $(BENCH_QUICK),-runs 100@50$(comma)1000@50$(comma)200@5 -naive-max 200 -profile=false,-docs docs/benchmarks.md)
+
+.PHONY: bench
+bench: build $(K8S_BINS) ## Measure calls, time to Ready, RSS and CPU against a naive script (BENCH_QUICK=1: a few minutes).
+	go run ./hack/bench $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -199,7 +200,8 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 // countGroups fills managedGroups, unmanagedGroups and the sync budget.
 func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) error {
 	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
+	// Read-only: the cache's own objects, not thousands of copies per count.
+	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list AgentGroups: %w", err)
 	}
 	bound := map[string]bool{}
@@ -339,7 +341,7 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.Account{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
-		Watches(&deepcallv1.AgentGroup{}, handler.EnqueueRequestsFromMapFunc(accountOfGroup), builder.WithPredicates(groupBindingChanged())).
+		Watches(&deepcallv1.AgentGroup{}, recountAccount(countsSettle), builder.WithPredicates(groupBindingChanged())).
 		Named("account").
 		Complete(r)
 }
@@ -356,9 +358,29 @@ func (r *AccountReconciler) accountsOfSecret(ctx context.Context, o client.Objec
 	return reqs
 }
 
-func accountOfGroup(_ context.Context, o client.Object) []reconcile.Request {
-	g := o.(*deepcallv1.AgentGroup)
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}}}
+// countsSettle is how long an Account waits after one of its AgentGroups
+// binds, unbinds or goes before it recounts: a burst of thousands then
+// costs a few recounts and status writes, not one each.
+const countsSettle = 2 * time.Second
+
+// recountAccount enqueues, after delay, the Account of an AgentGroup (and
+// its former Account when accountRef changed).
+func recountAccount(delay time.Duration) handler.EventHandler {
+	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], g client.Object) {
+		q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: g.GetNamespace(), Name: g.(*deepcallv1.AgentGroup).AccountName()}}, delay)
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.ObjectOld)
+			add(q, e.ObjectNew)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+	}
 }
 
 // groupBindingChanged passes the AgentGroup events that change an Account's

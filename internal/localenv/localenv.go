@@ -77,6 +77,11 @@ func (e *Env) Bin(name string) string { return filepath.Join(e.Root, "bin", name
 // Run starts a background process with KUBECONFIG set and its output in
 // Dir/<name>.log (appended, so a restarted process keeps one log).
 func (e *Env) Run(name, bin string, args ...string) (*Proc, error) {
+	return e.RunWithEnv(name, nil, bin, args...)
+}
+
+// RunWithEnv is Run with extra environment variables (KEY=VALUE).
+func (e *Env) RunWithEnv(name string, env []string, bin string, args ...string) (*Proc, error) {
 	logPath := filepath.Join(e.Dir, name+".log")
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -84,7 +89,7 @@ func (e *Env) Run(name, bin string, args ...string) (*Proc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+e.Kubeconfig), env...)
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

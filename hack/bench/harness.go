@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
+	"github.com/agentgroups/agentgroup-operator/internal/localenv"
+)
+
+// agents is the pool members are drawn from, per remote user.
+var agents = sim.AgentRange(1000, 1999)
+
+// writeOps are the remote calls that change something.
+var writeOps = []groupapi.Operation{groupapi.OpAdd, groupapi.OpUpdate, groupapi.OpDelete, groupapi.OpSubmitAssignGroupToAgent}
+
+type harness struct {
+	c      config
+	env    *localenv.Env
+	sim    *sim.Server
+	simURL string
+	k8s    client.Client
+	track  *tracker
+	// users[i] is the remote user of namespace i's Account.
+	users []string
+
+	mgr         *localenv.Proc
+	metricsAddr string
+}
+
+func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
+
+func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string) (*harness, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := deepcallv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = -1, 0 // the API server's fairness is the only limit, as for the manager
+	k8s, err := client.New(&cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	track, err := startTracker(ctx, &cfg, scheme)
+	if err != nil {
+		return nil, err
+	}
+	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, k8s: k8s, track: track}
+	for i := range c.accounts {
+		user, token := fmt.Sprint(30001+i), fmt.Sprintf("bench-token-%02d", i)
+		simulator.AddUser(sim.User{ID: user, Token: token, Agents: agents})
+		h.users = append(h.users, user)
+		ns := namespace(i)
+		objs := []client.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deepcall-credentials"},
+				StringData: map[string]string{"userId": user, "token": token}},
+			&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}, Spec: deepcallv1.AccountSpec{
+				BaseURL: simURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
+				SyncInterval: metav1.Duration{Duration: 10 * time.Minute},
+			}},
+		}
+		for _, o := range objs {
+			if err := k8s.Create(ctx, o); err != nil {
+				return nil, fmt.Errorf("create %s: %w", o.GetName(), err)
+			}
+		}
+	}
+	return h, nil
+}
+
+// desired is the AgentGroup number i of n: 20 distinct members drawn from
+// the pool, the first 5 of them receivers, in namespace i mod accounts.
+func (h *harness) desired(i int) *deepcallv1.AgentGroup {
+	rng := rand.New(rand.NewSource(int64(i)))
+	ids := make([]deepcallv1.AgentID, 0, h.c.members)
+	for _, j := range rng.Perm(len(agents))[:h.c.members] {
+		ids = append(ids, deepcallv1.AgentID(agents[j]))
+	}
+	return &deepcallv1.AgentGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % h.c.accounts), Name: fmt.Sprintf("g%05d", i)},
+		Spec: deepcallv1.AgentGroupSpec{
+			GroupName:   fmt.Sprintf("Bench %05d", i),
+			Members:     ids,
+			ReceiveCall: ids[:h.c.receivers],
+		},
+	}
+}
+
+// startManager sets every Account's rate limit, then runs bin/manager
+// with pprof on its metrics address.
+func (h *harness) startManager(ctx context.Context, rps int) error {
+	for i := range h.c.accounts {
+		acct := &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i), Name: "default"}}
+		patch := []byte(fmt.Sprintf(`{"spec":{"requestsPerSecond":%d,"burst":%d}}`, rps, rps))
+		if err := h.k8s.Patch(ctx, acct, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return err
+		}
+	}
+	metrics, err := localenv.FreeAddr()
+	if err != nil {
+		return err
+	}
+	probe, err := localenv.FreeAddr()
+	if err != nil {
+		return err
+	}
+	h.metricsAddr = metrics
+	started := time.Now().Truncate(time.Second)
+	var env []string
+	if h.c.gomemlimit != "" {
+		env = append(env, "GOMEMLIMIT="+h.c.gomemlimit)
+	}
+	h.mgr, err = h.env.RunWithEnv("manager", env, h.env.Bin("manager"), "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probe,
+		"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s")
+	if err != nil {
+		return err
+	}
+	if err := localenv.WaitTCP(probe, 30*time.Second); err != nil {
+		return err
+	}
+	// Every Account checks its credentials (one list call) before groups
+	// are applied, so scenarios count only the groups' calls. The status
+	// may still say Ready from the previous manager: wait for this one's.
+	return waitFor(ctx, time.Minute, func() (bool, error) {
+		var list deepcallv1.AccountList
+		if err := h.k8s.List(ctx, &list); err != nil {
+			return false, err
+		}
+		for i := range list.Items {
+			st := list.Items[i].Status
+			if !meta.IsStatusConditionTrue(st.Conditions, deepcallv1.ConditionReady) || st.LastSyncTime == nil || st.LastSyncTime.Time.Before(started) {
+				return false, nil
+			}
+		}
+		return len(list.Items) == h.c.accounts, nil
+	})
+}
+
+func (h *harness) stop() {
+	if h.mgr != nil {
+		h.mgr.Stop()
+	}
+	h.track.stop()
+}
+
+// cpuProfile saves a CPU profile of the manager's next d, with its top
+// entries as text.
+func (h *harness) cpuProfile(n int, d time.Duration) {
+	h.saveProfile(fmt.Sprintf("cpu-%d", n), fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())))
+}
+
+// heapProfile saves the manager's heap as it is now.
+func (h *harness) heapProfile(n int, scenario string) {
+	h.saveProfile(fmt.Sprintf("heap-%d-after-%s", n, strings.ReplaceAll(scenario, " ", "-")), "/debug/pprof/heap?gc=1")
+}
+
+func (h *harness) saveProfile(name, path string) {
+	dir := filepath.Join(h.c.out, "profiles")
+	_ = os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, name+".pprof")
+	err := fetchTo("http://"+h.metricsAddr+path, file)
+	if err == nil {
+		var top []byte
+		top, err = exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", h.env.Bin("manager"), file).CombinedOutput()
+		if err == nil {
+			err = os.WriteFile(file+".txt", top, 0o644)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: profile %s: %v\n", name, err)
+	}
+}
+
+func fetchTo(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// parallel runs f for 0..n-1 on a few workers and returns the first error.
+func parallel(n int, f func(i int) error) error {
+	const workers = 32
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// waitFor polls done every 200ms until it is true, fails, or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, done func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := done()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+const (
+	// targetRPS is the rate limit the time targets are set for.
+	targetRPS   = 50
+	chartFile   = "benchmarks-cold-start.png"
+	beginMarker = "<!-- bench:begin (written by make bench) -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+type report struct {
+	config  config
+	results []result
+	naive   naiveResult
+	series  []readySeries
+	when    time.Time
+}
+
+// table is the results as Markdown.
+func (r report) table() string {
+	var b strings.Builder
+	c := r.config
+	memlimit := "no GOMEMLIMIT"
+	if c.gomemlimit != "" {
+		memlimit = "GOMEMLIMIT=" + c.gomemlimit
+	}
+	fmt.Fprintf(&b, "Measured %s on %d CPUs: %d Accounts (each its own remote user), %v simulated latency, %d members (%d receivers) per group, manager with --max-concurrent-reconciles=%d and %s.\n\n",
+		r.when.Format("2006-01-02"), runtime.NumCPU(), c.accounts, c.latency, c.members, c.receivers, c.concurrency, memlimit)
+	b.WriteString("| N | req/s per Account | scenario | wall | remote calls by operation | calls per group | floor | wall ÷ floor | remote writes | manager peak RSS | manager CPU | kube-apiserver + etcd CPU | reconciles: AgentGroup / Account |\n")
+	b.WriteString("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range r.results {
+		fmt.Fprintf(&b, "| %d | %d | %s | %.1f s | %s | %.3f | %.1f s | %.2f | %d | %d MiB | %.1f s | %.1f s | %d / %d |\n",
+			x.n, x.rps, x.scenario, x.wall.Seconds(), byOp(x.calls), float64(x.total())/float64(max(x.groups, 1)),
+			x.floor.Seconds(), x.wall.Seconds()/max(x.floor.Seconds(), 1e-9), x.writes, x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
+			x.reconciles["agentgroup"], x.reconciles["account"])
+	}
+	b.WriteString("\n| N | naive script | operator cold start | req/s per Account | operator speed-up |\n|---:|---:|---:|---:|---:|\n")
+	for _, x := range r.results {
+		if x.scenario != "cold start" {
+			continue
+		}
+		naive := r.naiveTime(x.n)
+		how := "measured"
+		if x.n != r.naive.n {
+			how = fmt.Sprintf("%d × %.0f ms, the time per group measured over %d groups", x.n, float64(r.naive.perGroup())/float64(time.Millisecond), r.naive.n)
+		}
+		fmt.Fprintf(&b, "| %d | %.1f s (%s) | %.1f s | %d | %.1f× |\n", x.n, naive.Seconds(), how, x.wall.Seconds(), x.rps, naive.Seconds()/x.wall.Seconds())
+	}
+	return b.String()
+}
+
+func (r report) naiveTime(n int) time.Duration {
+	if n == r.naive.n {
+		return r.naive.wall
+	}
+	return r.naive.perGroup() * time.Duration(n)
+}
+
+func byOp(calls map[string]int) string {
+	var parts []string
+	for _, op := range slices.Sorted(maps.Keys(calls)) {
+		parts = append(parts, fmt.Sprintf("%s %d", op, calls[op]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// targets checks the figures the benchmark issue sets, at every size.
+func (r report) targets() string {
+	var b strings.Builder
+	b.WriteString("\n| target | measured | |\n|---|---|---|\n")
+	row := func(target, measured string, ok bool) {
+		mark := "met"
+		if !ok {
+			mark = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", target, measured, mark)
+	}
+	for _, x := range r.results {
+		perGroup := float64(x.total()) / float64(max(x.groups, 1))
+		switch x.scenario {
+		case "cold start":
+			row(fmt.Sprintf("%v: calls per new group ≤ 2.05", x.run), fmt.Sprintf("%.3f", perGroup), perGroup <= 2.05)
+			if x.rps != targetRPS {
+				continue
+			}
+			ratio := x.wall.Seconds() / max(x.floor.Seconds(), 1e-9)
+			row(fmt.Sprintf("%v: cold start ≤ 1.2 × floor", x.run), fmt.Sprintf("%.2f × (%.1f s, floor %.1f s)", ratio, x.wall.Seconds(), x.floor.Seconds()), ratio <= 1.2)
+			speedup := r.naiveTime(x.n).Seconds() / x.wall.Seconds()
+			row(fmt.Sprintf("%v: ≥ 5× faster than the naive script", x.run), fmt.Sprintf("%.1f×", speedup), speedup >= 5)
+		case "no-op resync":
+			reads := float64(x.total()-x.writes) / float64(x.n)
+			row(fmt.Sprintf("%v: no-op resync makes 0 writes, ≤ 1 read per group", x.run), fmt.Sprintf("%d writes, %.3f reads per group", x.writes, reads), x.writes == 0 && reads <= 1)
+		}
+	}
+	for _, rn := range r.config.runs {
+		if rn.n < 10000 {
+			continue
+		}
+		var peak int64
+		for _, x := range r.results {
+			if x.run == rn {
+				peak = max(peak, x.peakRSS)
+			}
+		}
+		row(fmt.Sprintf("%v: manager peak RSS ≤ 150 MiB", rn), fmt.Sprintf("%d MiB", peak>>20), peak <= 150<<20)
+	}
+	return b.String()
+}
+
+// write saves results.md and the chart in dir.
+func (r report) write(dir string) error {
+	if err := r.chart(filepath.Join(dir, chartFile)); err != nil {
+		return err
+	}
+	body := "# make bench results\n\n" + r.table() + r.targets() + fmt.Sprintf("\n![Ready AgentGroups during the cold start](%s)\n", chartFile)
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(body), 0o644)
+}
+
+// updateDoc replaces the generated part of docs/benchmarks.md and its chart.
+func (r report) updateDoc(doc string) error {
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s lacks the markers %q and %q", doc, beginMarker, endMarker)
+	}
+	s = s[:i+len(beginMarker)] + "\n" + r.table() + r.targets() + fmt.Sprintf("\n![Ready AgentGroups during the cold start](%s)\n", chartFile) + s[j:]
+	if err := r.chart(filepath.Join(filepath.Dir(doc), chartFile)); err != nil {
+		return err
+	}
+	return os.WriteFile(doc, []byte(s), 0o644)
+}
+
+// chart draws the share of AgentGroups Ready over time during each cold
+// start.
+func (r report) chart(file string) error {
+	p := plot.New()
+	p.Title.Text = "Cold start: AgentGroups Ready over time"
+	p.X.Label.Text = "seconds since the first AgentGroup was applied"
+	p.Y.Label.Text = "% of N Ready"
+	p.Y.Min, p.Y.Max = 0, 100
+	p.Add(plotter.NewGrid())
+	palette := []color.Color{color.RGBA{R: 31, G: 119, B: 180, A: 255}, color.RGBA{R: 214, G: 39, B: 40, A: 255}, color.RGBA{R: 44, G: 160, B: 44, A: 255}}
+	for k, s := range r.series {
+		xy := make(plotter.XYs, len(s.points))
+		for i, pt := range s.points {
+			xy[i].X, xy[i].Y = pt.at.Seconds(), 100*float64(pt.ready)/float64(s.n)
+		}
+		line, err := plotter.NewLine(xy)
+		if err != nil {
+			return err
+		}
+		line.Color = palette[k%len(palette)]
+		line.Width = vg.Points(2)
+		p.Add(line)
+		p.Legend.Add(fmt.Sprintf("N = %d at %d req/s", s.n, s.rps), line)
+		for _, x := range r.results {
+			if x.run == s.run && x.scenario == "cold start" {
+				floor, err := plotter.NewLine(plotter.XYs{{X: x.floor.Seconds(), Y: 0}, {X: x.floor.Seconds(), Y: 100}})
+				if err != nil {
+					return err
+				}
+				floor.Color = line.Color
+				floor.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
+				p.Add(floor)
+				p.Legend.Add(fmt.Sprintf("its floor (%.0f s)", x.floor.Seconds()), floor)
+			}
+		}
+	}
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.YPosition = draw.PosBottom
+	return p.Save(8*vg.Inch, 4.5*vg.Inch, file)
+}

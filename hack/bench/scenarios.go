@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+)
+
+// result is one row of the table.
+type result struct {
+	run
+	scenario string
+	// groups is how many AgentGroups the scenario touched (the divisor of
+	// calls per group).
+	groups int
+	wall   time.Duration
+	calls  map[string]int
+	// floor is the time the calls need at the Accounts' rate limits: the
+	// Accounts run side by side, so it is the busiest Account's calls ÷
+	// its rate.
+	floor   time.Duration
+	writes  int
+	cpu     time.Duration
+	peakRSS int64 // bytes
+	// controlPlaneCPU is kube-apiserver's and etcd's, for where time goes.
+	controlPlaneCPU time.Duration
+	// reconciles by controller (agentgroup, account).
+	reconciles map[string]int
+}
+
+func (r result) total() int {
+	t := 0
+	for _, v := range r.calls {
+		t += v
+	}
+	return t
+}
+
+// readySeries is the cold start's Ready count over time.
+type readySeries struct {
+	run
+	points []readyPoint
+}
+
+type readyPoint struct {
+	at    time.Duration
+	ready int
+}
+
+// scenario is one measured step: act starts it, done says when it is over.
+type scenario struct {
+	name   string
+	groups int
+	act    func(ctx context.Context) error
+	done   func(types.NamespacedName, seen) bool
+	// want is how many AgentGroups must match done; -1 means none may
+	// exist any more.
+	want int
+}
+
+// runScenarios runs the four scenarios for one run with a fresh manager.
+func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]result, readySeries, error) {
+	n := rn.n
+	if err := h.startManager(ctx, rn.rps); err != nil {
+		return nil, readySeries{}, err
+	}
+	var profiling sync.WaitGroup
+	defer func() { profiling.Wait(); h.mgr.Stop(); h.mgr = nil }()
+
+	var curve readySeries
+	var noopStart time.Time
+	changed := map[types.NamespacedName]int64{}
+	scenarios := []scenario{{
+		name: "cold start", groups: n, want: n,
+		act: func(ctx context.Context) error {
+			if profile {
+				profiling.Go(func() { h.cpuProfile(n, 60*time.Second) })
+			}
+			return parallel(n, func(i int) error { return h.k8s.Create(ctx, h.desired(i)) })
+		},
+		done: func(_ types.NamespacedName, s seen) bool { return s.ready },
+	}, {
+		name: "no-op resync", groups: n, want: n,
+		act: func(ctx context.Context) error {
+			// lastSyncTime has whole seconds: start on a second boundary so
+			// every earlier sync reads as older.
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+			noopStart = time.Now().Truncate(time.Second)
+			return parallel(n, func(i int) error { return h.poke(ctx, h.desired(i)) })
+		},
+		done: func(_ types.NamespacedName, s seen) bool { return s.ready && !s.lastSync.Before(noopStart) },
+	}, {
+		name: "10% change", groups: n / 10, want: n / 10,
+		act: func(ctx context.Context) error {
+			// Every 10th group, shifted by 0..9 so they spread over the Accounts.
+			return parallel(n/10, func(j int) error {
+				g := h.desired(j*10 + j%10)
+				gen, err := h.changeMembers(ctx, g)
+				if err == nil {
+					h.track.mu.Lock()
+					changed[client.ObjectKeyFromObject(g)] = gen
+					h.track.mu.Unlock()
+				}
+				return err
+			})
+		},
+		// Called under the tracker's lock, which also guards changed.
+		done: func(k types.NamespacedName, s seen) bool {
+			gen, ok := changed[k]
+			return ok && s.ready && s.generation >= gen
+		},
+	}, {
+		name: "delete all", groups: n, want: -1,
+		act: func(ctx context.Context) error {
+			for i := range h.c.accounts {
+				if err := h.k8s.DeleteAllOf(ctx, &deepcallv1.AgentGroup{}, client.InNamespace(namespace(i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}}
+
+	var results []result
+	for _, sc := range scenarios {
+		r, points, err := h.measure(ctx, rn, sc)
+		if err != nil {
+			return nil, readySeries{}, fmt.Errorf("%s: %w", sc.name, err)
+		}
+		if sc.name == "cold start" {
+			curve = readySeries{run: rn, points: points}
+		}
+		if profile {
+			h.heapProfile(n, sc.name)
+		}
+		fmt.Printf("  %-9v %-13s %8.1fs  %6d calls (%.2f per group)  floor %6.1fs  ×%.2f  writes %d  RSS %d MiB  CPU %.1fs  control plane CPU %.1fs  reconciles %v\n",
+			rn, r.scenario, r.wall.Seconds(), r.total(), float64(r.total())/float64(max(r.groups, 1)), r.floor.Seconds(),
+			r.wall.Seconds()/max(r.floor.Seconds(), 1e-9), r.writes, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
+		results = append(results, r)
+	}
+	return results, curve, nil
+}
+
+// measure runs one scenario and reads the simulator's and the manager's
+// counters around it.
+func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []readyPoint, error) {
+	n := rn.n
+	pid := h.mgr.Cmd.Process.Pid
+	resetPeakRSS(pid)
+	cpu0 := cpuTime(pid)
+	cp0 := controlPlaneCPU()
+	rec0 := h.reconciles()
+	h.sim.ResetCalls()
+	start := time.Now()
+	progress := func() (all, matching int) {
+		return h.track.count(func(k types.NamespacedName, s seen) bool { return sc.done != nil && sc.done(k, s) })
+	}
+	// Progress is sampled from the start, while act is still applying.
+	var points []readyPoint
+	sampled := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			_, matching := progress()
+			points = append(points, readyPoint{at: time.Since(start), ready: matching})
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	err := sc.act(ctx)
+	if err == nil {
+		timeout := 5*time.Minute + time.Duration(n)*100*time.Millisecond
+		err = waitFor(ctx, timeout, func() (bool, error) {
+			all, matching := progress()
+			if sc.want < 0 {
+				return all == 0, nil
+			}
+			return matching >= sc.want, nil
+		})
+	}
+	wall := time.Since(start)
+	close(stopSampling)
+	<-sampled
+	if err != nil {
+		return result{}, nil, err
+	}
+	_, matching := progress()
+	points = append(points, readyPoint{at: wall, ready: matching})
+	r := result{run: rn, scenario: sc.name, reconciles: map[string]int{}, groups: sc.groups, wall: wall, calls: h.sim.Calls(), cpu: cpuTime(pid) - cpu0, peakRSS: peakRSS(pid),
+		controlPlaneCPU: controlPlaneCPU() - cp0}
+	for ctrlName, v := range h.reconciles() {
+		r.reconciles[ctrlName] = v - rec0[ctrlName]
+	}
+	for _, op := range writeOps {
+		r.writes += r.calls[string(op)]
+	}
+	busiest := 0
+	for _, c := range h.sim.CallsByUser() {
+		busiest = max(busiest, c)
+	}
+	r.floor = time.Duration(float64(busiest) / float64(rn.rps) * float64(time.Second))
+	return r, points, nil
+}
+
+// reconciles reads controller_runtime_reconcile_total from the manager,
+// summed over results, by controller.
+func (h *harness) reconciles() map[string]int {
+	out := map[string]int{}
+	resp, err := http.Get("http://" + h.metricsAddr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return out
+	}
+	if f, ok := families["controller_runtime_reconcile_total"]; ok {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" {
+					out[l.GetValue()] += int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// poke changes an annotation, which makes the operator re-read the group
+// at once, as its periodic drift check would.
+func (h *harness) poke(ctx context.Context, g *deepcallv1.AgentGroup) error {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"bench.agentgroups.dev/poke":%q}}}`, time.Now().Format(time.RFC3339Nano)))
+	return h.k8s.Patch(ctx, g, client.RawPatch(types.MergePatchType, patch))
+}
+
+// changeMembers swaps the last member (not a receiver) for an agent not in
+// the group, and returns the new generation.
+func (h *harness) changeMembers(ctx context.Context, want *deepcallv1.AgentGroup) (int64, error) {
+	g := &deepcallv1.AgentGroup{}
+	if err := h.k8s.Get(ctx, client.ObjectKeyFromObject(want), g); err != nil {
+		return 0, err
+	}
+	in := map[deepcallv1.AgentID]bool{}
+	for _, m := range g.Spec.Members {
+		in[m] = true
+	}
+	for _, a := range agents {
+		if !in[deepcallv1.AgentID(a)] {
+			g.Spec.Members[len(g.Spec.Members)-1] = deepcallv1.AgentID(a)
+			break
+		}
+	}
+	if err := h.k8s.Update(ctx, g); err != nil {
+		return 0, err
+	}
+	return g.Generation, nil
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime(pid int) time.Duration {
+	f := statFields(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticksPerSecond
+}
+
+// controlPlaneCPU sums the CPU time of the kube-apiserver and etcd this
+// process started (envtest runs them as its children).
+func controlPlaneCPU() time.Duration {
+	var total time.Duration
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		name := strings.TrimSpace(string(comm))
+		if err == nil && (name == "kube-apiserver" || name == "etcd") && parentOf(pid) == os.Getpid() {
+			total += cpuTime(pid)
+		}
+	}
+	return total
+}
+
+// statFields are /proc/PID/stat's fields after the command name (which
+// may hold spaces): [0] is the state (field 3), [1] the parent (4), [11]
+// utime (14), [12] stime (15).
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+}
+
+func parentOf(pid int) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// peakRSS is the process's resident high-water mark (VmHWM).
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS starts a new high-water mark, so each scenario reports its own.
+func resetPeakRSS(pid int) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}

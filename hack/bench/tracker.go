@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+)
+
+// tracker follows every AgentGroup through a watch, so progress is read
+// without listing thousands of objects from the API server.
+type tracker struct {
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	groups map[types.NamespacedName]seen
+}
+
+// seen is what the scenarios ask of one AgentGroup.
+type seen struct {
+	generation int64
+	// ready: Ready is True for the current generation.
+	ready    bool
+	lastSync time.Time
+}
+
+func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) (*tracker, error) {
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	t := &tracker{cancel: cancel, groups: map[types.NamespacedName]seen{}}
+	inf, err := c.GetInformer(ctx, &deepcallv1.AgentGroup{})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    t.record,
+		UpdateFunc: func(_, o any) { t.record(o) },
+		DeleteFunc: t.forget,
+	}); err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		cancel()
+		return nil, ctx.Err()
+	}
+	return t, nil
+}
+
+func (t *tracker) record(o any) {
+	g, ok := o.(*deepcallv1.AgentGroup)
+	if !ok {
+		return
+	}
+	c := meta.FindStatusCondition(g.Status.Conditions, deepcallv1.ConditionReady)
+	s := seen{
+		generation: g.Generation,
+		ready:      c != nil && c.Status == "True" && c.ObservedGeneration == g.Generation && g.Status.ObservedGeneration == g.Generation,
+	}
+	if g.Status.LastSyncTime != nil {
+		s.lastSync = g.Status.LastSyncTime.Time
+	}
+	t.mu.Lock()
+	t.groups[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = s
+	t.mu.Unlock()
+}
+
+func (t *tracker) forget(o any) {
+	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	if g, ok := o.(*deepcallv1.AgentGroup); ok {
+		t.mu.Lock()
+		delete(t.groups, types.NamespacedName{Namespace: g.Namespace, Name: g.Name})
+		t.mu.Unlock()
+	}
+}
+
+// count returns how many AgentGroups exist and how many of them match.
+func (t *tracker) count(match func(types.NamespacedName, seen) bool) (all, matching int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, s := range t.groups {
+		if match(k, s) {
+			matching++
+		}
+	}
+	return len(t.groups), matching
+}
+
+func (t *tracker) stop() { t.cancel() }
