@@ -91,20 +91,21 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 	return h, nil
 }
 
-// desired is the AgentGroup number i of n: 20 distinct members drawn from
-// the pool, the first 5 of them receivers, in namespace i mod accounts.
-func (h *harness) desired(i int) *deepcallv1.AgentGroup {
+// desired is AgentGroup number i: distinct members drawn from the pool
+// (the same ones every time), the first of them receivers, in namespace i
+// mod accounts.
+func (c config) desired(i int) *deepcallv1.AgentGroup {
 	rng := rand.New(rand.NewSource(int64(i)))
-	ids := make([]deepcallv1.AgentID, 0, h.c.members)
-	for _, j := range rng.Perm(len(agents))[:h.c.members] {
+	ids := make([]deepcallv1.AgentID, 0, c.members)
+	for _, j := range rng.Perm(len(agents))[:c.members] {
 		ids = append(ids, deepcallv1.AgentID(agents[j]))
 	}
 	return &deepcallv1.AgentGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % h.c.accounts), Name: fmt.Sprintf("g%05d", i)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % c.accounts), Name: fmt.Sprintf("g%05d", i)},
 		Spec: deepcallv1.AgentGroupSpec{
 			GroupName:   fmt.Sprintf("Bench %05d", i),
 			Members:     ids,
-			ReceiveCall: ids[:h.c.receivers],
+			ReceiveCall: ids[:c.receivers],
 		},
 	}
 }

@@ -31,7 +31,6 @@ func runNaive(ctx context.Context, c config, simulator *sim.Server, simURL strin
 		largest = max(largest, r.n)
 	}
 	n := min(c.naiveMax, largest)
-	h := &harness{c: c}
 	clients := make([]*groupapi.Client, c.accounts)
 	for i := range c.accounts {
 		user, token := fmt.Sprint(40001+i), fmt.Sprintf("naive-token-%02d", i)
@@ -47,7 +46,7 @@ func runNaive(ctx context.Context, c config, simulator *sim.Server, simURL strin
 	simulator.ResetCalls()
 	start := time.Now()
 	for i := range n {
-		g := h.desired(i)
+		g := c.desired(i)
 		cl := clients[i%c.accounts]
 		found, err := cl.List(ctx, groupapi.ListOptions{Name: g.Spec.GroupName, Quick: true})
 		if err != nil {

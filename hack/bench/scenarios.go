@@ -88,7 +88,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]res
 			if profile {
 				profiling.Go(func() { h.cpuProfile(n, 60*time.Second) })
 			}
-			return parallel(n, func(i int) error { return h.k8s.Create(ctx, h.desired(i)) })
+			return parallel(n, func(i int) error { return h.k8s.Create(ctx, h.c.desired(i)) })
 		},
 		done: func(_ types.NamespacedName, s seen) bool { return s.ready },
 	}, {
@@ -98,7 +98,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]res
 			// every earlier sync reads as older.
 			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 			noopStart = time.Now().Truncate(time.Second)
-			return parallel(n, func(i int) error { return h.poke(ctx, h.desired(i)) })
+			return parallel(n, func(i int) error { return h.poke(ctx, h.c.desired(i)) })
 		},
 		done: func(_ types.NamespacedName, s seen) bool { return s.ready && !s.lastSync.Before(noopStart) },
 	}, {
@@ -106,7 +106,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]res
 		act: func(ctx context.Context) error {
 			// Every 10th group, shifted by 0..9 so they spread over the Accounts.
 			return parallel(n/10, func(j int) error {
-				g := h.desired(j*10 + j%10)
+				g := h.c.desired(j*10 + j%10)
 				gen, err := h.changeMembers(ctx, g)
 				if err == nil {
 					h.track.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -68,7 +69,7 @@ func (t *tracker) record(o any) {
 	c := meta.FindStatusCondition(g.Status.Conditions, deepcallv1.ConditionReady)
 	s := seen{
 		generation: g.Generation,
-		ready:      c != nil && c.Status == "True" && c.ObservedGeneration == g.Generation && g.Status.ObservedGeneration == g.Generation,
+		ready:      c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == g.Generation && g.Status.ObservedGeneration == g.Generation,
 	}
 	if g.Status.LastSyncTime != nil {
 		s.lastSync = g.Status.LastSyncTime.Time
