@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -40,8 +41,6 @@ type harness struct {
 	simURL string
 	k8s    client.Client
 	track  *tracker
-	// users[i] is the remote user of namespace i's Account.
-	users []string
 
 	mgr         *localenv.Proc
 	metricsAddr string
@@ -71,7 +70,6 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 	for i := range c.accounts {
 		user, token := fmt.Sprint(30001+i), fmt.Sprintf("bench-token-%02d", i)
 		simulator.AddUser(sim.User{ID: user, Token: token, Agents: agents})
-		h.users = append(h.users, user)
 		ns := namespace(i)
 		objs := []client.Object{
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -145,7 +143,7 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 	// Every Account checks its credentials (one list call) before groups
 	// are applied, so scenarios count only the groups' calls. The status
 	// may still say Ready from the previous manager: wait for this one's.
-	return waitFor(ctx, time.Minute, func() (bool, error) {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		var list deepcallv1.AccountList
 		if err := h.k8s.List(ctx, &list); err != nil {
 			return false, err
@@ -223,23 +221,4 @@ func parallel(n int, f func(i int) error) error {
 		g.Go(func() error { return f(i) })
 	}
 	return g.Wait()
-}
-
-// waitFor polls done every 200ms until it is true, fails, or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, done func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := done()
-		if err != nil || ok {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not done after %v", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

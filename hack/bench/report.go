@@ -47,8 +47,8 @@ func (r report) table() string {
 	b.WriteString("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range r.results {
 		fmt.Fprintf(&b, "| %d | %d | %s | %.1f s | %s | %.3f | %.1f s | %.2f | %d | %d MiB | %.1f s | %.1f s | %d / %d |\n",
-			x.n, x.rps, x.scenario, x.wall.Seconds(), byOp(x.calls), float64(x.total())/float64(max(x.groups, 1)),
-			x.floor.Seconds(), x.wall.Seconds()/max(x.floor.Seconds(), 1e-9), x.writes, x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
+			x.n, x.rps, x.scenario, x.wall.Seconds(), byOp(x.calls), x.perGroup(),
+			x.floor.Seconds(), x.overFloor(), x.writes, x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
 			x.reconciles["agentgroup"], x.reconciles["account"])
 	}
 	b.WriteString("\n| N | naive script | operator cold start | req/s per Account | operator speed-up |\n|---:|---:|---:|---:|---:|\n")
@@ -96,14 +96,14 @@ func (r report) targets() string {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", target, measured, mark)
 	}
 	for _, x := range r.results {
-		perGroup := float64(x.total()) / float64(max(x.groups, 1))
+		perGroup := x.perGroup()
 		switch x.scenario {
 		case "cold start":
 			row(fmt.Sprintf("%v: calls per new group ≤ 2.05", x.run), fmt.Sprintf("%.3f", perGroup), perGroup <= 2.05)
 			if x.rps != targetRPS {
 				continue
 			}
-			ratio := x.wall.Seconds() / max(x.floor.Seconds(), 1e-9)
+			ratio := x.overFloor()
 			row(fmt.Sprintf("%v: cold start ≤ 1.2 × floor", x.run), fmt.Sprintf("%.2f × (%.1f s, floor %.1f s)", ratio, x.wall.Seconds(), x.floor.Seconds()), ratio <= 1.2)
 			speedup := r.naiveTime(x.n).Seconds() / x.wall.Seconds()
 			row(fmt.Sprintf("%v: ≥ 5× faster than the naive script", x.run), fmt.Sprintf("%.1f×", speedup), speedup >= 5)

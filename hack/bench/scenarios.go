@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
@@ -47,6 +47,11 @@ func (r result) total() int {
 	}
 	return t
 }
+
+func (r result) perGroup() float64 { return float64(r.total()) / float64(max(r.groups, 1)) }
+
+// overFloor is wall ÷ floor.
+func (r result) overFloor() float64 { return r.wall.Seconds() / max(r.floor.Seconds(), 1e-9) }
 
 // readySeries is the cold start's Ready count over time.
 type readySeries struct {
@@ -146,8 +151,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]res
 			h.heapProfile(n, sc.name)
 		}
 		fmt.Printf("  %-9v %-13s %8.1fs  %6d calls (%.2f per group)  floor %6.1fs  ×%.2f  writes %d  RSS %d MiB  CPU %.1fs  control plane CPU %.1fs  reconciles %v\n",
-			rn, r.scenario, r.wall.Seconds(), r.total(), float64(r.total())/float64(max(r.groups, 1)), r.floor.Seconds(),
-			r.wall.Seconds()/max(r.floor.Seconds(), 1e-9), r.writes, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
+			rn, r.scenario, r.wall.Seconds(), r.total(), r.perGroup(), r.floor.Seconds(), r.overFloor(), r.writes, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
 		results = append(results, r)
 	}
 	return results, curve, nil
@@ -186,7 +190,7 @@ func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []r
 	err := sc.act(ctx)
 	if err == nil {
 		timeout := 5*time.Minute + time.Duration(n)*100*time.Millisecond
-		err = waitFor(ctx, timeout, func() (bool, error) {
+		err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 			all, matching := progress()
 			if sc.want < 0 {
 				return all == 0, nil
@@ -276,68 +280,45 @@ func (h *harness) changeMembers(ctx context.Context, want *deepcallv1.AgentGroup
 
 // cpuTime is the process's user plus system CPU time.
 func cpuTime(pid int) time.Duration {
-	f := statFields(pid)
-	if len(f) < 13 {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
 		return 0
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticksPerSecond
+	st, err := p.Stat()
+	if err != nil {
+		return 0
+	}
+	return time.Duration(st.CPUTime() * float64(time.Second))
 }
 
 // controlPlaneCPU sums the CPU time of the kube-apiserver and etcd this
 // process started (envtest runs them as its children).
 func controlPlaneCPU() time.Duration {
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		return 0
+	}
 	var total time.Duration
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		name := strings.TrimSpace(string(comm))
-		if err == nil && (name == "kube-apiserver" || name == "etcd") && parentOf(pid) == os.Getpid() {
-			total += cpuTime(pid)
+	for _, p := range procs {
+		st, err := p.Stat()
+		if err == nil && (st.Comm == "kube-apiserver" || st.Comm == "etcd") && st.PPID == os.Getpid() {
+			total += time.Duration(st.CPUTime() * float64(time.Second))
 		}
 	}
 	return total
 }
 
-// statFields are /proc/PID/stat's fields after the command name (which
-// may hold spaces): [0] is the state (field 3), [1] the parent (4), [11]
-// utime (14), [12] stime (15).
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-}
-
-func parentOf(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
 // peakRSS is the process's resident high-water mark (VmHWM).
 func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return int64(st.VmHWM)
 }
 
 // resetPeakRSS starts a new high-water mark, so each scenario reports its own.
