@@ -7,12 +7,10 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,18 +41,21 @@ func main() {
 	flag.Float64Var(&f.LostResponseRate, "lost-response-rate", 0, "fraction of requests carried out, then answered by a dropped connection")
 	flag.Float64Var(&f.ThrottleRate, "throttle-rate", 0, "fraction of requests answered 429 with Retry-After")
 	flag.DurationVar(&f.RetryAfter, "retry-after", time.Second, "the Retry-After of throttled answers")
+	flag.DurationVar(&f.ReadLag, "read-lag", 0, "list and getGroupAgentRelation do not see a group until it is this old (read-after-write lag)")
+	userRate := flag.Float64("user-rate-limit", 0, "requests per second the service allows each user (0: no limit); over it, 429 with Retry-After: 1")
+	userBurst := flag.Int("user-burst", 10, "burst allowed above --user-rate-limit")
 	errorStatus := flag.Bool("error-http-status", false, "answer errors with 4xx/5xx instead of HTTP 200")
 	statePath := flag.String("state", "", "file to load the groups from at start and save them to on change")
 	quiet := flag.Bool("quiet", false, "no line per request")
 	flag.Parse()
 
 	logger := log.New(os.Stderr, "groupapi-sim ", log.LstdFlags|log.Lmicroseconds)
-	opts := sim.Options{ErrorHTTPStatus: *errorStatus, Faults: f}
+	opts := sim.Options{ErrorHTTPStatus: *errorStatus, Faults: f, UserRateLimit: *userRate, UserBurst: *userBurst}
 	if !*quiet {
 		opts.Logf = func(format string, args ...any) { logger.Printf(format, args...) }
 	}
 	s := sim.New(opts)
-	agentIDs, err := agentRange(*agents)
+	agentIDs, err := sim.ParseAgentRange(*agents)
 	if err != nil {
 		logger.Fatal(err)
 	}
@@ -131,16 +132,6 @@ func main() {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Fatal(err)
 	}
-}
-
-func agentRange(v string) ([]string, error) {
-	from, to, ok := strings.Cut(v, "-")
-	a, err1 := strconv.Atoi(from)
-	b, err2 := strconv.Atoi(to)
-	if !ok || err1 != nil || err2 != nil || a > b || b-a > 1_000_000 {
-		return nil, fmt.Errorf("--agents %q: want FROM-TO", v)
-	}
-	return sim.AgentRange(a, b), nil
 }
 
 func load(s *sim.Server, path string) error {

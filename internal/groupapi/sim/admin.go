@@ -25,17 +25,41 @@ func (s *Server) routeAdmin() {
 		s.SetFaults(f)
 		writeJSON(w, http.StatusOK, f)
 	})
+	s.mux.HandleFunc("GET /_sim/writes", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.WritesByGroup()) })
 	s.mux.HandleFunc("POST /_sim/fail-next", func(w http.ResponseWriter, r *http.Request) {
+		var req FailRule
+		if !decode(w, r, &req) {
+			return
+		}
+		s.Fail(req)
+		writeJSON(w, http.StatusOK, ok())
+	})
+	s.mux.HandleFunc("POST /_sim/users", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Op   string `json:"op"`
-			N    int    `json:"n"`
-			Code int    `json:"code"`
+			ID         string   `json:"id"`
+			Token      string   `json:"token"`
+			SSIDs      []string `json:"ssids"`
+			Agents     []string `json:"agents"`
+			AgentRange string   `json:"agentRange"`
 		}
 		if !decode(w, r, &req) {
 			return
 		}
-		s.FailNext(req.Op, req.N, req.Code)
-		writeJSON(w, http.StatusOK, ok())
+		u := User{ID: req.ID, Token: req.Token, SSIDs: req.SSIDs, Agents: req.Agents}
+		if req.AgentRange != "" {
+			ids, err := ParseAgentRange(req.AgentRange)
+			if err != nil {
+				adminError(w, http.StatusBadRequest, err)
+				return
+			}
+			u.Agents = append(u.Agents, ids...)
+		}
+		if u.ID == "" || (u.Token == "" && len(u.SSIDs) == 0) {
+			adminError(w, http.StatusBadRequest, fmt.Errorf("a user needs an id, and a token or ssids"))
+			return
+		}
+		s.AddUser(u)
+		writeJSON(w, http.StatusCreated, map[string]any{"id": u.ID, "agents": len(u.Agents)})
 	})
 	s.mux.HandleFunc("POST /_sim/lose-next", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

@@ -79,6 +79,17 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 	if operations[op] == nil {
 		return nil, false, 0, &apiError{codeInvalidParameters, "unknown operation " + op}
 	}
+	// The body is read first: a fault rule may name the group a call is for.
+	raw, readErr := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	var req map[string]json.RawMessage
+	parseErr := json.Unmarshal(raw, &req)
+	groupID, _ := str(req, "groupId")
+	if op == "list" {
+		if id, ok := str(req, "groupid"); ok {
+			groupID = id
+		}
+	}
+
 	s.mu.Lock()
 	s.calls[op]++
 	f := s.faults
@@ -89,14 +100,7 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 	throttled := f.ThrottleRate > 0 && s.rng.Float64() < f.ThrottleRate
 	failed := f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate
 	lost := f.LostResponseRate > 0 && s.rng.Float64() < f.LostResponseRate
-	rule, hasRule := s.failNext[op]
-	if hasRule {
-		if rule.n--; rule.n <= 0 {
-			delete(s.failNext, op)
-		} else {
-			s.failNext[op] = rule
-		}
-	}
+	rule, hasRule := s.takeRule(op, groupID)
 	if n := s.loseNext[op]; n > 0 {
 		lost = true
 		if n == 1 {
@@ -128,18 +132,16 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 			wait = time.Second
 		}
 		return nil, false, wait, nil
-	case hasRule:
-		return nil, false, 0, &apiError{rule.code, messageFor(rule.code)}
+	case hasRule && !rule.AfterEffect:
+		return nil, false, 0, &apiError{rule.Code, messageFor(rule.Code)}
 	case failed:
 		return nil, false, 0, &apiError{codeGeneric, injectedErrorMessage}
 	}
 
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-	if err != nil {
+	if readErr != nil {
 		return nil, false, 0, &apiError{codeInvalidParameters, "unreadable body"}
 	}
-	var req map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &req); err != nil {
+	if parseErr != nil {
 		return nil, false, 0, &apiError{codeInvalidParameters, "Invalid parameters: the body must be a JSON object"}
 	}
 	s.mu.Lock()
@@ -149,7 +151,15 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 		return nil, false, 0, aerr
 	}
 	s.byUser[u.ID]++
+	if u.limiter != nil && !u.limiter.Allow() {
+		s.injected["userRateLimit"]++
+		return nil, false, time.Second, nil
+	}
 	out, aerr = operations[op](s, u, req)
+	if hasRule && aerr == nil {
+		// AfterEffect: the change is made, the answer says it failed.
+		aerr = &apiError{rule.Code, messageFor(rule.Code)}
+	}
 	return out, lost, 0, aerr
 }
 
@@ -177,6 +187,7 @@ func (s *Server) opAdd(u *user, req map[string]json.RawMessage) (answer, *apiErr
 		return nil, &apiError{codeNameRequired, "Group name not provided"}
 	}
 	g := s.create(u.ID, name)
+	s.wrote(g.id, "add")
 	return answer{"groupId": g.id, "message": "Group created successfully"}, nil
 }
 
@@ -201,6 +212,7 @@ func (s *Server) opUpdate(u *user, req map[string]json.RawMessage) (answer, *api
 		g.name = s.uniqueName(u.ID, name, g.id)
 	}
 	g.status = status
+	s.wrote(g.id, "update")
 	s.changed()
 	return answer{"message": "Group updated successfully"}, nil
 }
@@ -211,6 +223,7 @@ func (s *Server) opDelete(u *user, req map[string]json.RawMessage) (answer, *api
 		return nil, aerr
 	}
 	delete(s.groups, g.id) // relations go with it
+	s.wrote(g.id, "delete")
 	s.changed()
 	return answer{"message": "Group deleted successfully"}, nil
 }
@@ -228,7 +241,7 @@ func (s *Server) opList(u *user, req map[string]json.RawMessage) (answer, *apiEr
 	}
 	records := []map[string]any{}
 	for _, g := range s.sortedGroups() {
-		if g.userID != u.ID || (hasID && strconv.FormatInt(g.id, 10) != idFilter) {
+		if g.userID != u.ID || (hasID && strconv.FormatInt(g.id, 10) != idFilter) || !s.visible(g) {
 			continue
 		}
 		if name != "" && !strings.Contains(strings.ToLower(g.name), strings.ToLower(name)) {
@@ -243,6 +256,9 @@ func (s *Server) opRelation(u *user, req map[string]json.RawMessage) (answer, *a
 	g, aerr := s.groupArg(u, req, "groupId")
 	if aerr != nil {
 		return nil, aerr
+	}
+	if !s.visible(g) {
+		return nil, &apiError{codeGroupNotFound, "Group not found or not authorized"}
 	}
 	agents := []map[string]any{}
 	relations := []map[string]any{}
@@ -286,6 +302,7 @@ func (s *Server) opAssign(u *user, req map[string]json.RawMessage) (answer, *api
 	}
 	// All or nothing: checked above, replaced here.
 	g.members, g.receivers = sortedSet(members), setOf(receivers)
+	s.wrote(g.id, "submitAssignGroupToAgent")
 	s.changed()
 	return answer{"message": "Agents successfully assigned to the group, and Elasticsearch updated"}, nil
 }

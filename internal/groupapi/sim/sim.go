@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options configure a Server.
@@ -31,6 +33,11 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Seed makes fault injection repeatable (0: time-based).
 	Seed int64
+	// UserRateLimit, if set, is a rate limit the service enforces per
+	// user (requests per second, with UserBurst): a request over it is
+	// answered 429 with Retry-After, as a real quota would.
+	UserRateLimit float64
+	UserBurst     int
 }
 
 // Faults are injected into API requests (not admin ones).
@@ -41,6 +48,10 @@ type Faults struct {
 	LostResponseRate float64
 	ThrottleRate     float64
 	RetryAfter       time.Duration
+	// ReadLag hides groups younger than this from list and
+	// getGroupAgentRelation (which answers 1503), as a service with
+	// read-after-write lag would.
+	ReadLag time.Duration
 }
 
 // faultsJSON is Faults on the admin API, durations written as "50ms".
@@ -51,11 +62,12 @@ type faultsJSON struct {
 	LostResponseRate float64 `json:"lostResponseRate"`
 	ThrottleRate     float64 `json:"throttleRate"`
 	RetryAfter       string  `json:"retryAfter,omitempty"`
+	ReadLag          string  `json:"readLag,omitempty"`
 }
 
 func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{Latency: f.Latency.String(), LatencyJitter: f.LatencyJitter.String(), ErrorRate: f.ErrorRate,
-		LostResponseRate: f.LostResponseRate, ThrottleRate: f.ThrottleRate, RetryAfter: f.RetryAfter.String()})
+		LostResponseRate: f.LostResponseRate, ThrottleRate: f.ThrottleRate, RetryAfter: f.RetryAfter.String(), ReadLag: f.ReadLag.String()})
 }
 
 func (f *Faults) UnmarshalJSON(b []byte) error {
@@ -67,7 +79,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	for _, d := range []struct {
 		in  string
 		out *time.Duration
-	}{{j.Latency, &out.Latency}, {j.LatencyJitter, &out.LatencyJitter}, {j.RetryAfter, &out.RetryAfter}} {
+	}{{j.Latency, &out.Latency}, {j.LatencyJitter, &out.LatencyJitter}, {j.RetryAfter, &out.RetryAfter}, {j.ReadLag, &out.ReadLag}} {
 		if d.in == "" {
 			continue
 		}
@@ -104,6 +116,17 @@ func AgentRange(from, to int) []string {
 	return out
 }
 
+// ParseAgentRange reads "FROM-TO" into the ids from..to.
+func ParseAgentRange(v string) ([]string, error) {
+	from, to, ok := strings.Cut(v, "-")
+	a, err1 := strconv.Atoi(from)
+	b, err2 := strconv.Atoi(to)
+	if !ok || err1 != nil || err2 != nil || a > b || b-a > 1_000_000 {
+		return nil, fmt.Errorf("agent range %q: want FROM-TO", v)
+	}
+	return AgentRange(a, b), nil
+}
+
 // Group is a copy of one remote group.
 type Group struct {
 	ID         int64    `json:"group_id"`
@@ -117,7 +140,8 @@ type Group struct {
 
 type user struct {
 	User
-	agents map[string]bool
+	agents  map[string]bool
+	limiter *rate.Limiter // Options.UserRateLimit; nil: none
 }
 
 type group struct {
@@ -130,7 +154,17 @@ type group struct {
 	created   time.Time
 }
 
-type failRule struct{ n, code int }
+// FailRule makes the next N calls of Op fail with Code (0: 1009). With
+// GroupID, only calls naming that group count. With AfterEffect, the call
+// takes effect first and then answers the error: an answer that does not
+// tell whether the change was made.
+type FailRule struct {
+	Op          string `json:"op"`
+	N           int    `json:"n"`
+	Code        int    `json:"code"`
+	GroupID     string `json:"groupId,omitempty"`
+	AfterEffect bool   `json:"afterEffect,omitempty"`
+}
 
 // Server is the simulator; it implements http.Handler.
 type Server struct {
@@ -145,9 +179,10 @@ type Server struct {
 	groups   map[int64]*group
 	nextID   int64
 	calls    map[string]int
-	byUser   map[string]int // authenticated calls, by user id
-	injected map[string]int // faults injected, by kind
-	failNext map[string]failRule
+	byUser   map[string]int           // authenticated calls, by user id
+	writes   map[int64]map[string]int // successful write calls, by group and operation
+	injected map[string]int           // faults injected, by kind
+	failNext []FailRule
 	loseNext map[string]int
 	onChange func()
 }
@@ -168,8 +203,8 @@ func New(opts Options) *Server {
 		nextID:   1,
 		calls:    map[string]int{},
 		byUser:   map[string]int{},
+		writes:   map[int64]map[string]int{},
 		injected: map[string]int{},
-		failNext: map[string]failRule{},
 		loseNext: map[string]int{},
 	}
 	s.mux = http.NewServeMux()
@@ -192,6 +227,9 @@ func (s *Server) AddUser(u User) {
 		}
 	}
 	nu := &user{User: u, agents: map[string]bool{}}
+	if s.opts.UserRateLimit > 0 {
+		nu.limiter = rate.NewLimiter(rate.Limit(s.opts.UserRateLimit), max(s.opts.UserBurst, 1))
+	}
 	for _, a := range u.Agents {
 		nu.agents[a] = true
 	}
@@ -216,18 +254,40 @@ func (s *Server) CurrentFaults() Faults {
 }
 
 // FailNext makes the next n calls of op fail with code (0: 1009) before
-// doing anything; n = 0 clears the rule.
+// doing anything; n = 0 clears every rule for op.
 func (s *Server) FailNext(op string, n int, code int) {
+	s.Fail(FailRule{Op: op, N: n, Code: code})
+}
+
+// Fail adds a rule; a rule with N = 0 clears the rules for its op (and
+// group, if it names one).
+func (s *Server) Fail(r FailRule) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n <= 0 {
-		delete(s.failNext, op)
+	s.failNext = slices.DeleteFunc(s.failNext, func(o FailRule) bool {
+		return o.Op == r.Op && (r.GroupID == "" || o.GroupID == r.GroupID)
+	})
+	if r.N <= 0 {
 		return
 	}
-	if code == 0 {
-		code = codeGeneric
+	if r.Code == 0 {
+		r.Code = codeGeneric
 	}
-	s.failNext[op] = failRule{n: n, code: code}
+	s.failNext = append(s.failNext, r)
+}
+
+// takeRule uses up one call of the first rule matching op and group.
+func (s *Server) takeRule(op, groupID string) (FailRule, bool) {
+	for i, r := range s.failNext {
+		if r.Op != op || (r.GroupID != "" && r.GroupID != groupID) {
+			continue
+		}
+		if s.failNext[i].N--; s.failNext[i].N <= 0 {
+			s.failNext = slices.Delete(s.failNext, i, i+1)
+		}
+		return r, true
+	}
+	return FailRule{}, false
 }
 
 // LoseNext makes the next n calls of op take effect and then drop the
@@ -268,11 +328,24 @@ func (s *Server) ResetCalls() {
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
 	s.byUser = map[string]int{}
+	s.writes = map[int64]map[string]int{}
 	s.injected = map[string]int{}
 }
 
+// WritesByGroup returns the successful write calls (add, update, delete,
+// submitAssignGroupToAgent) each group got through the API, by operation.
+func (s *Server) WritesByGroup() map[int64]map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int64]map[string]int, len(s.writes))
+	for id, ops := range s.writes {
+		out[id] = maps.Clone(ops)
+	}
+	return out
+}
+
 // Injected returns how many faults were injected, by kind: error,
-// throttle, lost, failNext.
+// throttle, lost, failNext, userRateLimit.
 func (s *Server) Injected() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -298,8 +371,9 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.groups = map[int64]*group{}
 	s.calls = map[string]int{}
+	s.writes = map[int64]map[string]int{}
 	s.injected = map[string]int{}
-	s.failNext = map[string]failRule{}
+	s.failNext = nil
 	s.loseNext = map[string]int{}
 	s.faults = Faults{}
 	s.changed()
@@ -407,6 +481,19 @@ func (s *Server) sortedGroups() []*group {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
+}
+
+// wrote counts a successful write call to a group.
+func (s *Server) wrote(id int64, op string) {
+	if s.writes[id] == nil {
+		s.writes[id] = map[string]int{}
+	}
+	s.writes[id][op]++
+}
+
+// visible reports whether API reads see the group yet (Faults.ReadLag).
+func (s *Server) visible(g *group) bool {
+	return s.faults.ReadLag <= 0 || time.Since(g.created) >= s.faults.ReadLag
 }
 
 func (s *Server) changed() {
