@@ -393,7 +393,7 @@ func (s *pass) create(ctx context.Context, name string) (string, *outcome) {
 	if len(known) > 100 {
 		known = known[:100]
 	}
-	g.Status.PendingCreate = &deepcallv1.PendingCreate{Name: name, StartedAt: metav1.Now(), KnownGroupIDs: known}
+	g.Status.PendingCreate = &deepcallv1.PendingCreate{Name: name, StartedAt: metav1.NowMicro(), KnownGroupIDs: known}
 	setCondition(&g.Status.Conditions, g.Generation, deepcallv1.ConditionReconciling, metav1.ConditionTrue, deepcallv1.ReasonCreating, fmt.Sprintf("creating remote group %q", name))
 	if err := s.patchStatus(ctx); err != nil {
 		if apierrors.IsConflict(err) {

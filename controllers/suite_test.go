@@ -71,6 +71,13 @@ type story struct {
 	ns     string
 	sim    *sim.Server
 	simURL string
+	// others are more namespaces, each with the same Secret and Account,
+	// watched by the same manager (withNamespaces).
+	others []string
+	// rps is every Account's requestsPerSecond and burst (default 50).
+	rps int32
+	// createSettle is the manager's --create-settle (default 6s).
+	createSettle time.Duration
 	// factory wraps the clients the manager builds (nil: none).
 	wrap func(groupapi.Interface) groupapi.Interface
 	// registry and client are the running manager's.
@@ -86,7 +93,7 @@ type story struct {
 // credentials are in a Secret, an Account for it, and the manager.
 func newStory(t *testing.T, opts ...func(*story)) *story {
 	t.Helper()
-	s := &story{t: t, sim: sim.New(sim.Options{})}
+	s := &story{t: t, sim: sim.New(sim.Options{}), rps: 50, createSettle: 6 * time.Second}
 	for _, o := range opts {
 		o(s)
 	}
@@ -95,27 +102,43 @@ func newStory(t *testing.T, opts ...func(*story)) *story {
 	t.Cleanup(srv.Close)
 	s.simURL = srv.URL
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "story-"}}
-	s.must(k8s.Create(context.Background(), ns))
-	s.ns = ns.Name
-	s.must(k8s.Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "deepcall-credentials"},
-		StringData: map[string]string{"userId": testUser, "token": testToken},
-	}))
-	s.must(k8s.Create(context.Background(), &deepcallv1.Account{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "default"},
-		Spec: deepcallv1.AccountSpec{
-			BaseURL:              s.simURL,
-			CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
-			RequestsPerSecond:    50,
-			Burst:                50,
-			SyncInterval:         metav1.Duration{Duration: 10 * time.Minute},
-		},
-	}))
+	s.ns = s.namespace()
+	for i := range s.others {
+		s.others[i] = s.namespace()
+	}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
 }
+
+// namespace creates a namespace with the credentials Secret and the
+// Account "default" for the test user.
+func (s *story) namespace() string {
+	s.t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "story-"}}
+	s.must(k8s.Create(context.Background(), ns))
+	s.must(k8s.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "deepcall-credentials"},
+		StringData: map[string]string{"userId": testUser, "token": testToken},
+	}))
+	s.must(k8s.Create(context.Background(), &deepcallv1.Account{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "default"},
+		Spec: deepcallv1.AccountSpec{
+			BaseURL:              s.simURL,
+			CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
+			RequestsPerSecond:    s.rps,
+			Burst:                s.rps,
+			SyncInterval:         metav1.Duration{Duration: 10 * time.Minute},
+		},
+	}))
+	return ns.Name
+}
+
+// withNamespaces gives the story n more namespaces on the same remote user.
+func withNamespaces(n int) func(*story) { return func(s *story) { s.others = make([]string, n) } }
+
+// withSim replaces the story's simulator options.
+func withSim(o sim.Options) func(*story) { return func(s *story) { s.sim = sim.New(o) } }
 
 // start runs a manager that watches only this story's namespace.
 func (s *story) start() {
@@ -124,7 +147,7 @@ func (s *story) start() {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{s.ns: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: s.watched()},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	s.must(err)
@@ -146,7 +169,7 @@ func (s *story) start() {
 	s.must((&AgentGroupReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("agentgroup-controller"),
 		Accounts: registry, AccountChanges: changes,
-		CreateSettle: 6 * time.Second, LookupMaxAge: 30 * time.Second, MaxConcurrentReconciles: 4,
+		CreateSettle: s.createSettle, LookupMaxAge: 30 * time.Second, MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr))
 	done := make(chan struct{})
 	go func() {
@@ -158,6 +181,14 @@ func (s *story) start() {
 	s.mu.Lock()
 	s.cancel, s.done = cancel, done
 	s.mu.Unlock()
+}
+
+func (s *story) watched() map[string]cache.Config {
+	out := map[string]cache.Config{s.ns: {}}
+	for _, ns := range s.others {
+		out[ns] = cache.Config{}
+	}
+	return out
 }
 
 // stop stops the manager and waits for it.
@@ -182,7 +213,13 @@ func (s *story) must(err error) {
 // group creates an AgentGroup in the story's namespace.
 func (s *story) group(name string, mutate func(*deepcallv1.AgentGroup)) *deepcallv1.AgentGroup {
 	s.t.Helper()
-	g := &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: name}}
+	return s.groupIn(s.ns, name, mutate)
+}
+
+// groupIn creates an AgentGroup in namespace ns.
+func (s *story) groupIn(ns, name string, mutate func(*deepcallv1.AgentGroup)) *deepcallv1.AgentGroup {
+	s.t.Helper()
+	g := &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if mutate != nil {
 		mutate(g)
 	}
@@ -237,10 +274,16 @@ func (s *story) waitReady(name string) *deepcallv1.AgentGroup {
 // the current generation.
 func (s *story) waitReason(name string, st metav1.ConditionStatus, reason string) *deepcallv1.AgentGroup {
 	s.t.Helper()
+	return s.waitReasonIn(s.ns, name, st, reason)
+}
+
+// waitReasonIn is waitReason for an AgentGroup of namespace ns.
+func (s *story) waitReasonIn(ns, name string, st metav1.ConditionStatus, reason string) *deepcallv1.AgentGroup {
+	s.t.Helper()
 	var g *deepcallv1.AgentGroup
 	s.eventually(20*time.Second, func() error {
 		g = &deepcallv1.AgentGroup{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, g); err != nil {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, g); err != nil {
 			return err
 		}
 		c := meta.FindStatusCondition(g.Status.Conditions, deepcallv1.ConditionReady)

@@ -72,6 +72,14 @@ type AccountStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
+	// remoteAccount is the remote account the credentials resolve to:
+	// `<userId>@<brand host>`. With userId and token credentials it is the
+	// userId; with an ssid, the user_id of the groups the account lists
+	// (empty while the account has no group). Accounts that resolve to the
+	// same remote account share one rate limit and one name space.
+	// +optional
+	RemoteAccount string `json:"remoteAccount,omitempty"`
+
 	// managedGroups counts AgentGroups bound to a remote group.
 	// +optional
 	ManagedGroups int32 `json:"managedGroups"`
@@ -97,7 +105,7 @@ type AccountStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dcacct
-// +kubebuilder:printcolumn:name="Base URL",type=string,JSONPath=`.spec.baseURL`
+// +kubebuilder:printcolumn:name="Remote Account",type=string,JSONPath=`.status.remoteAccount`
 // +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.managedGroups`
 // +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.unmanagedGroups`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

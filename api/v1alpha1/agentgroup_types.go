@@ -129,8 +129,10 @@ type AgentGroupSpec struct {
 type PendingCreate struct {
 	// name sent in the add call.
 	Name string `json:"name"`
-	// startedAt is when the add call was about to be sent.
-	StartedAt metav1.Time `json:"startedAt"`
+	// startedAt is the moment the add call was sent, after every
+	// rate-limit wait, to the microsecond: the group it made may appear in
+	// listings until the manager's --create-settle has passed since.
+	StartedAt metav1.MicroTime `json:"startedAt"`
 	// knownGroupIds are the ids of remote groups whose names already
 	// matched before the add call, so they are not mistaken for ours.
 	// +kubebuilder:validation:MaxItems=100
@@ -148,6 +150,13 @@ type AgentGroupStatus struct {
 	// groupId is the remote group's id, written as soon as it is known.
 	// +optional
 	GroupID string `json:"groupId,omitempty"`
+
+	// remoteAccount is the remote account (`<userId>@<brand host>`) that
+	// groupId, or the pending create, belongs to. When the Account later
+	// resolves to another remote account, nothing is created or deleted:
+	// the AgentGroup reports AccountChanged.
+	// +optional
+	RemoteAccount string `json:"remoteAccount,omitempty"`
 
 	// groupName is the name the remote group has now.
 	// +optional

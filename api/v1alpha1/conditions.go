@@ -44,6 +44,9 @@ const (
 	ReasonInvalidRequest      = "InvalidRequest"
 	ReasonRemoteError         = "RemoteError"
 	ReasonDeleting            = "Deleting"
+	ReasonGroupIDInUse        = "GroupIDInUse"
+	ReasonGroupIDMismatch     = "GroupIDMismatch"
+	ReasonAccountChanged      = "AccountChanged"
 	ReasonInSync              = "InSync"
 	ReasonOutOfSync           = "OutOfSync"
 )
@@ -55,4 +58,7 @@ const (
 	EventRecreated = "Recreated"
 	EventDeleted   = "Deleted"
 	EventOrphaned  = "Orphaned"
+	// EventRemoteAccountChanged: an Account's credentials now resolve to
+	// another remote account than before.
+	EventRemoteAccountChanged = "RemoteAccountChanged"
 )
