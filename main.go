@@ -33,6 +33,7 @@ func main() {
 		concurrency    int
 		requestTimeout time.Duration
 		enablePprof    bool
+		createSettle   time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -41,6 +42,9 @@ func main() {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "AgentGroups reconciled in parallel (each Account's rate limit still applies).")
 	flag.DurationVar(&requestTimeout, "request-timeout", 30*time.Second, "Timeout of one Group API request.")
 	flag.BoolVar(&enablePprof, "pprof", false, "Serve /debug/pprof on the metrics address.")
+	flag.DurationVar(&createSettle, "create-settle", 5*time.Minute,
+		"How long after an add call whose answer was lost or unclear its group may still appear in listings (the API's read-after-write lag). "+
+			"Only after it is the group added again; longer only delays that rare retry, shorter risks a twin.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -101,8 +105,7 @@ func main() {
 		Recorder:                mgr.GetEventRecorder("agentgroup-controller"),
 		Accounts:                registry,
 		AccountChanges:          accountChanges,
-		CreateSettle:            requestTimeout + 5*time.Second,
-		LookupMaxAge:            30 * time.Second,
+		CreateSettle:            createSettle,
 		MaxConcurrentReconciles: concurrency,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the AgentGroup controller")

@@ -150,7 +150,13 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		Burst:             int(acct.Spec.Burst),
 		Timeout:           r.RequestTimeout,
 	}
-	entry, rebuilt, err := r.Accounts.Ensure(key, opts)
+	// userId credentials name their user; an ssid's user is learnt from
+	// the records a listing returns.
+	user := creds.UserID
+	if user == "" {
+		user = r.Accounts.KnownUser(key, opts)
+	}
+	entry, rebuilt, err := r.Accounts.Ensure(key, opts, user)
 	if err != nil {
 		r.forget(key, acct)
 		notReady(deepcallv1.ReasonInvalidCredentials, err.Error())
@@ -161,7 +167,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	ready := meta.IsStatusConditionTrue(acct.Status.Conditions, deepcallv1.ConditionReady)
 	if rebuilt || !ready || last == nil || time.Since(last.Time) >= interval {
 		now := metav1.Now()
-		groups, err := entry.Client.List(ctx, groupapi.ListOptions{Quick: true})
+		groups, err := entry.Client.List(ctx, groupapi.ListOptions{Quick: entry.Remote.ID.Known()})
 		if err != nil {
 			reason := deepcallv1.ReasonUnreachable
 			if groupapi.IsPermissionDenied(err) {
@@ -177,12 +183,19 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 			}
 			return ctrl.Result{}, err
 		}
-		entry.Remember(groups, now.Time)
+		if u := userOf(groups); !entry.Remote.ID.Known() && u != "" {
+			if entry, _, err = r.Accounts.Ensure(key, opts, u); err != nil {
+				return ctrl.Result{}, err
+			}
+			rebuilt = true
+		}
+		entry.Remote.Observe(groups, now.Time)
 		acct.Status.LastSyncTime = &now
 		if rebuilt {
-			log.Info("Credentials work", "remoteGroups", len(groups))
+			log.Info("Credentials work", "remoteAccount", entry.Remote.ID.String(), "remoteGroups", len(groups))
 		}
 	}
+	r.recordRemoteAccount(acct, entry)
 	if err := r.countGroups(ctx, acct, entry); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -197,6 +210,31 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	return ctrl.Result{RequeueAfter: time.Until(acct.Status.LastSyncTime.Add(interval)) + time.Second}, nil
 }
 
+// userOf is the user_id the listed groups carry (ssid credentials).
+func userOf(groups []groupapi.Group) string {
+	for _, g := range groups {
+		if g.UserID != "" {
+			return g.UserID
+		}
+	}
+	return ""
+}
+
+// recordRemoteAccount reports the remote account the credentials resolve
+// to, with a Warning when it is another than before: the AgentGroups bound
+// in the old one stop with AccountChanged.
+func (r *AccountReconciler) recordRemoteAccount(acct *deepcallv1.Account, entry *accounts.Entry) {
+	was, now := acct.Status.RemoteAccount, entry.Remote.ID.String()
+	if now == "" || now == was {
+		return
+	}
+	acct.Status.RemoteAccount = now
+	if was != "" {
+		r.Recorder.Eventf(acct, nil, corev1.EventTypeWarning, deepcallv1.EventRemoteAccountChanged, "Reconcile",
+			"the credentials now resolve to remote account %s (was %s): AgentGroups bound in %s make no change and report AccountChanged", now, was, was)
+	}
+}
+
 // countGroups fills managedGroups, unmanagedGroups and the sync budget.
 func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) error {
 	var list deepcallv1.AgentGroupList
@@ -206,34 +244,44 @@ func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Ac
 	}
 	bound := map[string]bool{}
 	for i := range list.Items {
-		if id := boundGroupID(&list.Items[i]); id != "" {
+		if id := claimedGroupID(&list.Items[i]); id != "" {
 			bound[id] = true
 		}
 	}
-	remote, err := entry.Groups(ctx, syncInterval(acct))
-	if err != nil {
-		return fmt.Errorf("list groups: %w", err)
+	acct.Status.ManagedGroups = int32(len(bound))
+	// Groups that AgentGroups of other Accounts on the same remote account
+	// manage are not unmanaged either.
+	if ra := entry.Remote.ID.String(); ra != "" {
+		var others deepcallv1.AgentGroupList
+		if err := r.List(ctx, &others, client.MatchingFields{indexGroupByRemoteAccount: ra}, client.UnsafeDisableDeepCopy); err != nil {
+			return fmt.Errorf("list AgentGroups by remote account: %w", err)
+		}
+		for i := range others.Items {
+			bound[others.Items[i].Status.GroupID] = true
+		}
 	}
 	unmanaged := 0
-	for _, g := range remote {
+	for _, g := range entry.Remote.Groups() {
 		if !bound[g.ID] {
 			unmanaged++
 		}
 	}
-	acct.Status.ManagedGroups = int32(len(bound))
 	acct.Status.UnmanagedGroups = int32(unmanaged)
 
+	// The budget is the remote account's, shared with every Account on it.
+	entry.SetGroupCount(len(list.Items))
+	groups, rps := r.Accounts.Sharing(entry)
 	want := syncInterval(acct)
-	effective := accounts.EffectiveInterval(want, len(list.Items), float64(acct.Spec.RequestsPerSecond))
+	effective := accounts.EffectiveInterval(want, groups, rps)
 	entry.SetInterval(effective)
 	acct.Status.EffectiveSyncInterval = &metav1.Duration{Duration: effective}
 	if effective > want {
 		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionSyncBudget, metav1.ConditionFalse, deepcallv1.ReasonIntervalStretched,
-			fmt.Sprintf("%d groups at %d requests/s cannot each be re-read every %s with %.0f%% of the rate limit; re-reading every %s instead (raise requestsPerSecond or syncInterval)",
-				len(list.Items), acct.Spec.RequestsPerSecond, want, accounts.ResyncShare*100, effective))
+			fmt.Sprintf("%d groups at %g requests/s cannot each be re-read every %s with %.0f%% of the rate limit; re-reading every %s instead (raise requestsPerSecond or syncInterval)",
+				groups, rps, want, accounts.ResyncShare*100, effective))
 	} else {
 		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionSyncBudget, metav1.ConditionTrue, deepcallv1.ReasonWithinBudget,
-			fmt.Sprintf("%d groups are re-read every %s within %.0f%% of the rate limit", len(list.Items), want, accounts.ResyncShare*100))
+			fmt.Sprintf("%d groups are re-read every %s within %.0f%% of the rate limit", groups, want, accounts.ResyncShare*100))
 	}
 	return nil
 }
@@ -390,7 +438,7 @@ func groupBindingChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*deepcallv1.AgentGroup), e.ObjectNew.(*deepcallv1.AgentGroup)
-			return boundGroupID(o) != boundGroupID(n) ||
+			return claimedGroupID(o) != claimedGroupID(n) ||
 				controllerutil.ContainsFinalizer(o, agentGroupFinalizer) != controllerutil.ContainsFinalizer(n, agentGroupFinalizer) ||
 				o.AccountName() != n.AccountName()
 		},

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,19 +39,23 @@ type AgentGroupReconciler struct {
 	Accounts  *accounts.Registry
 	// AccountChanges delivers Accounts whose client was rebuilt.
 	AccountChanges <-chan event.GenericEvent
-	// CreateSettle is how long an add call may still land after its answer
-	// was lost (the client's request timeout plus a margin). An unresolved
-	// create with no trace in the listing is retried only after it.
+	// CreateSettle is how long after an add was sent, its answer lost or
+	// unclear, the group it made may still appear in listings (the API's
+	// read-after-write lag included). An unresolved create with no trace in
+	// the listing is retried only after it (--create-settle).
 	CreateSettle time.Duration
-	// LookupMaxAge is how old the account's listing may be when a name is
-	// checked before a create; one list call serves many creates.
-	LookupMaxAge time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
 
 	// stalled remembers, per AgentGroup, the generation and client epoch
 	// that hit a terminal error, so nothing is retried until one changes.
 	stalled sync.Map
+	// readMisses counts, per AgentGroup, reads answered 1503 for a group
+	// the account still lists.
+	readMisses sync.Map
+	// deletedByHand marks AgentGroups whose group was deleted by hand and
+	// not yet created again (for the Recreated event).
+	deletedByHand sync.Map
 }
 
 type stallMark struct{ generation, epoch int64 }
@@ -59,7 +64,8 @@ type stallMark struct{ generation, epoch int64 }
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=agentgroups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=agentgroups/finalizers,verbs=update
 
-// Reconcile observes the remote group, plans the difference and applies it.
+// Reconcile observes the remote group, plans the difference, applies it and
+// writes the status once.
 func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	g := &deepcallv1.AgentGroup{}
 	if err := r.Get(ctx, req.NamespacedName, g); err != nil {
@@ -94,15 +100,15 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // SetupWithManager watches AgentGroups, the Accounts whose client changed,
-// and same-name siblings (a DuplicateGroupName clears when one goes).
+// rivals (a DuplicateGroupName or GroupIDInUse clears when the holder lets
+// go), and the listings AgentGroups wait for.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&deepcallv1.AgentGroup{}, handler.EnqueueRequestsFromMapFunc(r.sameNameSiblings), builder.WithPredicates(predicate.Funcs{
-			CreateFunc: func(event.CreateEvent) bool { return false },
-			UpdateFunc: func(e event.UpdateEvent) bool {
-				return e.ObjectOld.(*deepcallv1.AgentGroup).DesiredName() != e.ObjectNew.(*deepcallv1.AgentGroup).DesiredName()
-			},
+		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.Accounts.SetWake(func(k types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: k}) })
+			return nil
 		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("agentgroup")
@@ -120,15 +126,47 @@ func (r *AgentGroupReconciler) groupsOfAccount(ctx context.Context, o client.Obj
 	return requests(list.Items, "")
 }
 
-// sameNameSiblings wakes the AgentGroups that share the old or new name of
-// one that was renamed or deleted.
-func (r *AgentGroupReconciler) sameNameSiblings(ctx context.Context, o client.Object) []reconcile.Request {
-	g := o.(*deepcallv1.AgentGroup)
-	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, client.InNamespace(g.Namespace), client.MatchingFields{indexGroupByName: nameKey(g.AccountName(), g.DesiredName())}); err != nil {
-		return nil
+// rivalsHandler wakes, when an AgentGroup changes its name or remote id or
+// goes, the AgentGroups that want the same name or id.
+func (r *AgentGroupReconciler) rivalsHandler() handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	wake := func(ctx context.Context, q queue, g *deepcallv1.AgentGroup) {
+		for _, req := range r.rivals(ctx, g) {
+			q.Add(req)
+		}
 	}
-	return requests(list.Items, g.Name)
+	return handler.Funcs{
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			o, n := e.ObjectOld.(*deepcallv1.AgentGroup), e.ObjectNew.(*deepcallv1.AgentGroup)
+			if nameKey(o.DesiredName()) != nameKey(n.DesiredName()) || claimedGroupID(o) != claimedGroupID(n) {
+				wake(ctx, q, o)
+				wake(ctx, q, n)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
+			if g, ok := e.Object.(*deepcallv1.AgentGroup); ok {
+				wake(ctx, q, g)
+			}
+		},
+	}
+}
+
+func (r *AgentGroupReconciler) rivals(ctx context.Context, g *deepcallv1.AgentGroup) []reconcile.Request {
+	var reqs []reconcile.Request
+	add := func(field, value string) {
+		var list deepcallv1.AgentGroupList
+		if value == "" || r.List(ctx, &list, client.MatchingFields{field: value}) != nil {
+			return
+		}
+		for i := range list.Items {
+			if list.Items[i].UID != g.UID {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+	}
+	add(indexGroupByName, nameKey(g.DesiredName()))
+	add(indexGroupByGroupID, claimedGroupID(g))
+	return reqs
 }
 
 func requests(items []deepcallv1.AgentGroup, except string) []reconcile.Request {

@@ -3,10 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -35,16 +35,22 @@ func (r *AgentGroupReconciler) reconcileDelete(ctx context.Context, g *deepcallv
 	if err := r.Patch(ctx, g, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if e, ok := r.Accounts.Get(types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}); ok {
+		e.Remote.Forget(g.UID)
+	}
 	r.stalled.Delete(client.ObjectKeyFromObject(g))
+	r.readMisses.Delete(g.UID)
+	r.deletedByHand.Delete(g.UID)
 	metrics.forget(client.ObjectKeyFromObject(g))
 	return ctrl.Result{}, nil
 }
 
 // deleteRemote reports done once the remote group is gone or deliberately
-// left in place.
+// left in place. A group another AgentGroup holds, or one in another
+// remote account than the Account now resolves to, is never deleted.
 func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 	g := s.g
-	id := boundGroupID(g)
+	id := claimedGroupID(g)
 	switch {
 	case id == "" && g.Status.PendingCreate == nil:
 		return true, outcome{}
@@ -57,7 +63,20 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 		out.reason = deepcallv1.ReasonDeleting
 		return false, *out
 	}
-	if id == "" {
+	if out := s.checkRemoteAccount(); out != nil {
+		out.message += "; the remote group is deleted once the Account points back at it (or set spec.deletionPolicy: Orphan to keep it)"
+		return false, *out
+	}
+	if id != "" {
+		holder, err := s.holderOf(ctx, id)
+		if err != nil {
+			return false, outcome{reason: deepcallv1.ReasonDeleting, message: err.Error(), err: err}
+		}
+		if holder.UID != "" && holder.UID != g.UID {
+			s.event(false, deepcallv1.EventOrphaned, "left remote group %s in place: AgentGroup %s manages it", id, holder.Owner)
+			return true, outcome{}
+		}
+	} else {
 		found, out := s.resolvePending(ctx)
 		if out != nil {
 			return false, *out
@@ -70,12 +89,12 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 	err := s.entry.Client.Delete(ctx, id)
 	if groupapi.IsNotFound(err) {
 		// 1503 also means "not yours": it counts as gone only while the
-		// same credentials can still list.
-		listed, lerr := s.entry.Client.List(ctx, groupapi.ListOptions{GroupID: id, Quick: true})
+		// same credentials can still list, and do not list it.
+		listed, lerr := s.listed(ctx, id)
 		if lerr != nil {
 			return false, s.remoteError(fmt.Sprintf("confirm group %s is gone", id), lerr)
 		}
-		if slices.ContainsFunc(listed, func(l groupapi.Group) bool { return l.ID == id }) {
+		if listed {
 			return false, outcome{reason: deepcallv1.ReasonDeleting, message: fmt.Sprintf("remote group %s answered not found on delete but is still listed", id), result: ctrl.Result{RequeueAfter: 10 * time.Second}}
 		}
 		err = nil
@@ -87,7 +106,8 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 		}
 		return false, out
 	}
-	s.entry.RemoveFromListing(id)
+	s.remote().Changed(groupapi.Group{ID: id}, true)
+	s.remote().Release(id, g.UID)
 	ctrl.LoggerFrom(ctx).Info("Deleted remote group", "groupId", id)
 	s.event(false, deepcallv1.EventDeleted, "deleted remote group %s", id)
 	return true, outcome{}

@@ -6,12 +6,43 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
+
+// outcome is what a pass found and did; status and requeue follow from it.
+type outcome struct {
+	ready, stalled bool
+	// final: this generation was fully evaluated (status.observedGeneration).
+	final           bool
+	reason, message string
+	// remote is the remote group as it stands after the pass.
+	remote *plan.Remote
+	// drift still standing after the pass, when driftKnown.
+	drift      []string
+	driftKnown bool
+
+	result     ctrl.Result
+	err        error
+	keepStatus bool
+}
+
+type pendingEvent struct {
+	warning      bool
+	reason, note string
+}
+
+func (s *pass) event(warning bool, reason, format string, args ...any) {
+	s.events = append(s.events, pendingEvent{warning: warning, reason: reason, note: fmt.Sprintf(format, args...)})
+}
 
 // writeStatus computes the status from the pass's outcome, writes it in one
 // patch, then emits the pass's events.
@@ -20,8 +51,14 @@ func (s *pass) writeStatus(ctx context.Context, out outcome) error {
 	oldReady := meta.FindStatusCondition(s.base.Status.Conditions, deepcallv1.ConditionReady)
 	applyOutcome(g, out)
 	// On a conflict the caller runs the pass again on a fresher cache; its
-	// remote writes are already done, so that costs one read.
-	if err := s.patchStatus(ctx); err != nil {
+	// remote writes are already done, so that costs one read. A binding the
+	// pass made (the id an add returned) is not left to that: it is written
+	// again on a fresh read of the object.
+	err := s.patchStatus(ctx)
+	for try := 0; apierrors.IsConflict(err) && s.bindingChanged && s.r.APIReader != nil && try < 5; try++ {
+		err = s.rebaseStatus(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	if !out.ready && (oldReady == nil || oldReady.Reason != out.reason) && failureReasons[out.reason] {
@@ -37,6 +74,7 @@ var failureReasons = map[string]bool{
 	deepcallv1.ReasonAccountNotFound: true, deepcallv1.ReasonAccountNotReady: true, deepcallv1.ReasonAmbiguousCreate: true,
 	deepcallv1.ReasonNameConflict: true, deepcallv1.ReasonDuplicateGroupName: true, deepcallv1.ReasonRemoteGroupNotFound: true,
 	deepcallv1.ReasonPermissionDenied: true, deepcallv1.ReasonInvalidRequest: true, deepcallv1.ReasonRemoteError: true,
+	deepcallv1.ReasonGroupIDInUse: true, deepcallv1.ReasonGroupIDMismatch: true, deepcallv1.ReasonAccountChanged: true,
 }
 
 // applyOutcome sets the status fields and conditions an outcome implies.
@@ -77,6 +115,9 @@ func applyOutcome(g *deepcallv1.AgentGroup, out outcome) {
 	if out.final {
 		g.Status.ObservedGeneration = gen
 	}
+	if g.Status.GroupID == "" && g.Status.PendingCreate == nil {
+		g.Status.RemoteAccount = "" // it describes a binding; there is none
+	}
 }
 
 func driftSummary(drift []string) string {
@@ -98,6 +139,44 @@ func (s *pass) patchStatus(ctx context.Context) error {
 	}
 	s.base = s.g.DeepCopy()
 	return nil
+}
+
+// rebaseStatus writes the pass's status onto a fresh read of the object.
+func (s *pass) rebaseStatus(ctx context.Context) error {
+	fresh := &deepcallv1.AgentGroup{}
+	if err := s.r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.g), fresh); err != nil {
+		return err
+	}
+	status := s.g.Status
+	s.base = fresh.DeepCopy()
+	fresh.DeepCopyInto(s.g)
+	s.g.Status = status
+	return s.patchStatus(ctx)
+}
+
+// remoteError turns a failed call into an outcome: terminal errors stall
+// until something changes, the rest back off.
+func (s *pass) remoteError(call string, err error) outcome {
+	msg := fmt.Sprintf("%s: %v", call, err)
+	switch {
+	case groupapi.IsPermissionDenied(err):
+		s.markStalled()
+		return outcome{stalled: true, final: true, reason: deepcallv1.ReasonPermissionDenied, err: reconcile.TerminalError(err),
+			message: msg + " (grant the account the AGENT_TO_AGENT_CALL permission or fix the credentials Secret)"}
+	case groupapi.IsTerminal(err):
+		s.markStalled()
+		return outcome{stalled: true, final: true, reason: deepcallv1.ReasonInvalidRequest, message: msg, err: reconcile.TerminalError(err)}
+	}
+	if d, ok := groupapi.RetryAfter(err); ok {
+		return outcome{reason: deepcallv1.ReasonRemoteError, message: msg, result: ctrl.Result{RequeueAfter: d}}
+	}
+	return outcome{reason: deepcallv1.ReasonRemoteError, message: msg, err: err}
+}
+
+func (s *pass) markStalled() {
+	if s.entry != nil {
+		s.r.stalled.Store(client.ObjectKeyFromObject(s.g), stallMark{s.g.Generation, s.entry.Epoch})
+	}
 }
 
 func (s *pass) emit() {

@@ -210,7 +210,8 @@ func TestCredentialsOfAnotherUserChangeNothing(t *testing.T) {
 	}))
 	s.must(k8s.Create(ctxBG, &deepcallv1.Account{
 		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "elsewhere"},
-		Spec:       deepcallv1.AccountSpec{BaseURL: s.simURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "elsewhere"}, RequestsPerSecond: 50, Burst: 50},
+		Spec: deepcallv1.AccountSpec{BaseURL: s.simURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "elsewhere"}, RequestsPerSecond: 50, Burst: 50,
+			SyncInterval: metav1.Duration{Duration: 10 * time.Minute}},
 	}))
 	s.update("a", func(g *deepcallv1.AgentGroup) { g.Spec.AccountRef.Name = "elsewhere" })
 	s.waitReason("a", metav1.ConditionFalse, deepcallv1.ReasonAccountChanged)
@@ -332,12 +333,24 @@ func TestSettleWindowCountsFromTheSend(t *testing.T) {
 	}
 }
 
+// slowAnswer makes each add's answer take a while to come back.
+type slowAnswer struct {
+	groupapi.Interface
+	wait time.Duration
+}
+
+func (c slowAnswer) Add(ctx context.Context, name string) (string, error) {
+	id, err := c.Interface.Add(ctx, name)
+	time.Sleep(c.wait)
+	return id, err
+}
+
 // Two AgentGroups with one group name, created in the same second, the
-// later with the smaller name, while the first add is still on its way:
-// one add, one owner, the other told why.
+// later with the smaller name, while the first add's answer is still on
+// its way: one add, one owner, the other told why.
 func TestSameNameInTheSameSecondMakesOneGroup(t *testing.T) {
 	s := newStory(t, func(s *story) {
-		s.wrap = func(c groupapi.Interface) groupapi.Interface { return slowToSend{Interface: c, wait: time.Second} }
+		s.wrap = func(c groupapi.Interface) groupapi.Interface { return slowAnswer{Interface: c, wait: time.Second} }
 	})
 	s.waitAccount("default", metav1.ConditionTrue, deepcallv1.ReasonSynced)
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))

@@ -10,52 +10,50 @@ import (
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
 
-// Field indexes, so that finding the AgentGroups of an Account, the holders
-// of a name or of a remote id, and the Accounts of a Secret never scans.
+// Field indexes, so that finding the AgentGroups of an Account, the
+// claimants of a name or of a remote id, and the Accounts of a Secret never
+// scans. Names and ids are indexed across namespaces: Accounts in several
+// namespaces may resolve to one remote account.
 const (
-	indexGroupByAccount  = "agentgroup.account"
-	indexGroupByName     = "agentgroup.nameKey"
-	indexGroupByGroupID  = "agentgroup.groupIdKey"
-	indexAccountBySecret = "account.secret"
+	indexGroupByAccount       = "agentgroup.account"
+	indexGroupByName          = "agentgroup.name"
+	indexGroupByGroupID       = "agentgroup.groupId"
+	indexGroupByRemoteAccount = "agentgroup.remoteAccount"
+	indexAccountBySecret      = "account.secret"
 )
 
-// nameKey is the (Account, name) pair two AgentGroups must not share; names
-// compare case-insensitively, as the API treats them.
-func nameKey(account, name string) string { return account + "/" + strings.ToLower(name) }
+// nameKey is a group name as the API compares names: case-insensitively.
+func nameKey(name string) string { return strings.ToLower(name) }
 
-// groupIDKey is the (Account, remote id) pair one AgentGroup at most binds.
-func groupIDKey(account, id string) string { return account + "/" + id }
-
-// boundGroupID is the remote id the AgentGroup is bound to, if any.
-func boundGroupID(g *deepcallv1.AgentGroup) string {
-	if g.Spec.GroupID != "" {
-		return g.Spec.GroupID
+// claimedGroupID is the remote id the AgentGroup holds or asks for: the
+// bound one (status), else the one spec.groupId names.
+func claimedGroupID(g *deepcallv1.AgentGroup) string {
+	if g.Status.GroupID != "" {
+		return g.Status.GroupID
 	}
-	return g.Status.GroupID
+	return g.Spec.GroupID
 }
 
 // SetupIndexes registers the field indexes the reconcilers use.
 func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &deepcallv1.AgentGroup{}, indexGroupByAccount, func(o client.Object) []string {
-		return []string{o.(*deepcallv1.AgentGroup).AccountName()}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &deepcallv1.AgentGroup{}, indexGroupByName, func(o client.Object) []string {
-		g := o.(*deepcallv1.AgentGroup)
-		return []string{nameKey(g.AccountName(), g.DesiredName())}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &deepcallv1.AgentGroup{}, indexGroupByGroupID, func(o client.Object) []string {
-		g := o.(*deepcallv1.AgentGroup)
-		if id := boundGroupID(g); id != "" {
-			return []string{groupIDKey(g.AccountName(), id)}
+	for _, f := range []struct {
+		field string
+		value func(*deepcallv1.AgentGroup) string
+	}{
+		{indexGroupByAccount, (*deepcallv1.AgentGroup).AccountName},
+		{indexGroupByName, func(g *deepcallv1.AgentGroup) string { return nameKey(g.DesiredName()) }},
+		{indexGroupByGroupID, claimedGroupID},
+		{indexGroupByRemoteAccount, func(g *deepcallv1.AgentGroup) string { return g.Status.RemoteAccount }},
+	} {
+		if err := idx.IndexField(ctx, &deepcallv1.AgentGroup{}, f.field, func(o client.Object) []string {
+			if v := f.value(o.(*deepcallv1.AgentGroup)); v != "" {
+				return []string{v}
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	return idx.IndexField(ctx, &deepcallv1.Account{}, indexAccountBySecret, func(o client.Object) []string {
 		return []string{o.(*deepcallv1.Account).Spec.CredentialsSecretRef.Name}

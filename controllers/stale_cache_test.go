@@ -47,7 +47,7 @@ func TestStatusIsNotLostToAStaleCache(t *testing.T) {
 
 	r := &AgentGroupReconciler{
 		APIReader: k8s, Recorder: events.NewFakeRecorder(10), Accounts: s.registry,
-		CreateSettle: 6 * time.Second, LookupMaxAge: 30 * time.Second,
+		CreateSettle: 6 * time.Second,
 	}
 	// The controller's own loop: the first pass reads the stale copy; a
 	// prompt requeue is run (by then the cache has caught up), a

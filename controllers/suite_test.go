@@ -169,7 +169,7 @@ func (s *story) start() {
 	s.must((&AgentGroupReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("agentgroup-controller"),
 		Accounts: registry, AccountChanges: changes,
-		CreateSettle: s.createSettle, LookupMaxAge: 30 * time.Second, MaxConcurrentReconciles: 4,
+		CreateSettle: s.createSettle, MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr))
 	done := make(chan struct{})
 	go func() {

@@ -22,11 +22,12 @@ func TestEnsureRebuildsOnlyWhenTheClientWouldDiffer(t *testing.T) {
 		{"first use", opts, true},
 		{"same options (a label on the Secret, a new syncInterval)", opts, false},
 		{"rotated token", func() groupapi.Options { o := opts; o.Credentials.Token = "t2"; return o }(), true},
-		{"new rate limit", func() groupapi.Options { o := opts; o.Credentials.Token = "t2"; o.RequestsPerSecond = 7; return o }(), true},
+		{"new rate limit (the shared budget is retuned)", func() groupapi.Options { o := opts; o.Credentials.Token = "t2"; o.RequestsPerSecond = 7; return o }(), false},
+		{"another user", func() groupapi.Options { o := opts; o.Credentials.UserID = "2"; return o }(), true},
 	}
 	var epoch int64
 	for i, s := range steps {
-		e, rebuilt, err := r.Ensure(key, s.opts)
+		e, rebuilt, err := r.Ensure(key, s.opts, s.opts.Credentials.UserID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,9 +41,44 @@ func TestEnsureRebuildsOnlyWhenTheClientWouldDiffer(t *testing.T) {
 	}
 }
 
+func TestAccountsOnOneRemoteAccountShareItsBudget(t *testing.T) {
+	r := NewRegistry(func(groupapi.Options) (groupapi.Interface, error) { return nil, nil })
+	ensure := func(ns string, baseURL, user string, rps float64) *Entry {
+		t.Helper()
+		e, _, err := r.Ensure(types.NamespacedName{Namespace: ns, Name: "default"},
+			groupapi.Options{BaseURL: baseURL, Credentials: groupapi.Credentials{UserID: user, Token: "t"}, RequestsPerSecond: rps, Burst: 10}, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a := ensure("team-a", "https://Brand.example/", "7", 5)
+	b := ensure("team-b", "https://brand.example:443", "7", 3)
+	c := ensure("team-c", "https://brand.example", "8", 5)
+	if a.Remote != b.Remote || a.Remote == c.Remote {
+		t.Fatalf("remotes: a %v, b %v, c %v: want a and b shared, c apart", a.Remote.ID, b.Remote.ID, c.Remote.ID)
+	}
+	if got := a.Remote.ID.String(); got != "7@brand.example" {
+		t.Errorf("remote account %q, want 7@brand.example", got)
+	}
+	if rps, _ := a.Remote.Budget.Limit(); rps != 3 {
+		t.Errorf("shared rate %v, want the lower of 5 and 3", rps)
+	}
+	r.Forget(types.NamespacedName{Namespace: "team-b", Name: "default"})
+	if rps, _ := a.Remote.Budget.Limit(); rps != 5 {
+		t.Errorf("rate after team-b left %v, want 5", rps)
+	}
+	// Unknown users (ssid credentials on an empty account) share nothing.
+	d := ensure("team-d", "https://brand.example", "", 5)
+	e := ensure("team-e", "https://brand.example", "", 5)
+	if d.Remote == e.Remote || d.Remote.ID.Known() {
+		t.Errorf("entries with unknown users share a remote: %v", d.Remote.ID)
+	}
+}
+
 func TestSetReadyReportsTheTransitionToReady(t *testing.T) {
 	r := NewRegistry(func(groupapi.Options) (groupapi.Interface, error) { return nil, nil })
-	e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: "default"}, groupapi.Options{})
+	e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: "default"}, groupapi.Options{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

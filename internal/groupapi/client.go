@@ -12,10 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 const (
@@ -33,8 +30,10 @@ type Options struct {
 	// 127.0.0.1, [::1] and localhost.
 	BaseURL     string
 	Credentials Credentials
-	// RequestsPerSecond and Burst size the token bucket every call waits
-	// on (<= 0: 5 and 10).
+	// Budget is the rate limit the client's calls draw on, shared with
+	// other clients of the same remote account; nil: a budget of its own,
+	// sized by RequestsPerSecond and Burst (<= 0: 5 and 10).
+	Budget            *Budget
 	RequestsPerSecond float64
 	Burst             int
 	// Timeout bounds one request (0: 30s).
@@ -49,10 +48,7 @@ type Client struct {
 	creds   Credentials
 	http    *http.Client
 	timeout time.Duration
-	limiter *rate.Limiter
-
-	mu          sync.Mutex
-	pausedUntil time.Time // set by a 429: nobody calls before it
+	budget  *Budget
 }
 
 var _ Interface = (*Client)(nil)
@@ -90,15 +86,13 @@ func New(opts Options) (*Client, error) {
 	if err := opts.Credentials.Validate(); err != nil {
 		return nil, err
 	}
-	rps, burst, timeout := opts.RequestsPerSecond, opts.Burst, opts.Timeout
-	if rps <= 0 {
-		rps = defaultRPS
-	}
-	if burst <= 0 {
-		burst = defaultBurst
-	}
+	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = defaultTimeout
+	}
+	budget := opts.Budget
+	if budget == nil {
+		budget = NewBudget(opts.RequestsPerSecond, opts.Burst)
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -109,7 +103,7 @@ func New(opts Options) (*Client, error) {
 		creds:   opts.Credentials,
 		http:    hc,
 		timeout: timeout,
-		limiter: rate.NewLimiter(rate.Limit(rps), burst),
+		budget:  budget,
 	}, nil
 }
 
@@ -185,12 +179,18 @@ func (c *Client) SubmitAssignGroupToAgent(ctx context.Context, req AssignRequest
 	return c.call(ctx, OpSubmitAssignGroupToAgent, map[string]any{"groupId": req.GroupID, "agent_unique_id": members, "receive_call": receivers}, nil)
 }
 
-// call waits for the rate limit, sends one request and decodes the answer
-// into out. It never retries: whether to is the caller's decision (an add
-// retried blindly is how duplicates are made).
+// call waits for the rate limit, runs the context's before-send hook,
+// sends one request and decodes the answer into out. It never retries:
+// whether to is the caller's decision (an add retried blindly is how
+// duplicates are made).
 func (c *Client) call(ctx context.Context, op Operation, body map[string]any, out *envelope) (err error) {
-	if err := c.wait(ctx, op); err != nil {
-		return &APIError{Op: op, Err: err}
+	if err := c.budget.wait(ctx); err != nil {
+		return &APIError{Op: op, Err: notSent{err}}
+	}
+	if hook, ok := ctx.Value(beforeSendKey{}).(func() error); ok {
+		if err := hook(); err != nil {
+			return &APIError{Op: op, Err: notSent{err}}
+		}
 	}
 	start := time.Now()
 	defer func() {
@@ -217,6 +217,9 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if neverConnected(err) {
+			return &APIError{Op: op, Err: notSent{transportError(err)}}
+		}
 		return &APIError{Op: op, Err: transportError(err)}
 	}
 	defer resp.Body.Close()
@@ -226,7 +229,7 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		wait := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		c.pause(wait)
+		c.budget.pause(wait)
 		throttledTotal.WithLabelValues("server").Inc()
 		e := decodeError(op, resp.StatusCode, raw)
 		e.RetryAfter = wait
@@ -242,44 +245,36 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	return nil
 }
 
-// wait honours a server-requested pause, then the token bucket.
-func (c *Client) wait(ctx context.Context, op Operation) error {
-	c.mu.Lock()
-	until := c.pausedUntil
-	c.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	r := c.limiter.Reserve()
-	if !r.OK() {
-		return errors.New("rate limiter refused the call")
-	}
-	if d := r.Delay(); d > 0 {
-		throttledTotal.WithLabelValues("client").Inc()
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			r.Cancel()
-			return ctx.Err()
-		}
-	}
-	return nil
+// beforeSendKey carries the hook WithBeforeSend installs.
+type beforeSendKey struct{}
+
+// WithBeforeSend returns a context whose calls run hook after every
+// rate-limit wait, just before the request leaves. An error from hook stops
+// the call unsent. The controller records a create intent this way, stamped
+// with the moment the add is actually sent.
+func WithBeforeSend(ctx context.Context, hook func() error) context.Context {
+	return context.WithValue(ctx, beforeSendKey{}, hook)
 }
 
-func (c *Client) pause(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if until := time.Now().Add(d); until.After(c.pausedUntil) {
-		c.pausedUntil = until
-	}
+// notSent marks a failure that happened before the request left.
+type notSent struct{ err error }
+
+func (e notSent) Error() string { return "not sent: " + e.err.Error() }
+func (e notSent) Unwrap() error { return e.err }
+
+// NotSent reports whether a failed call certainly never reached the API:
+// its rate-limit wait ended, its before-send hook refused, or no connection
+// could be made.
+func NotSent(err error) bool {
+	var n notSent
+	return errors.As(err, &n)
+}
+
+// neverConnected reports a failure to connect: the request did not leave.
+func neverConnected(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; default 1s.

@@ -86,7 +86,9 @@ func startManager(t *testing.T, args ...string) *localenv.Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8"}
+	// The simulator has no read-after-write lag, so a short --create-settle
+	// settles injected 1009 answers to add within the stories' time.
+	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8", "--create-settle=15s"}
 	p, err := env.Run("manager", env.Bin("manager"), append(base, args...)...)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,213 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/plan"
+)
+
+// observeByName looks up an unbound AgentGroup's name on the remote
+// account: a group of that name is adopted (adoptionPolicy ByName) or a
+// conflict; none means the name is free, and the lock that says so is held
+// until the add (released by the caller). A create decision rests only on a
+// listing that began after this AgentGroup asked for it.
+func (s *pass) observeByName(ctx context.Context) (observation, *outcome) {
+	g := s.g
+	name := g.DesiredName()
+	rem := s.remote()
+	release := rem.LockName(name)
+	held := false
+	defer func() {
+		if !held {
+			release()
+		}
+	}()
+	if out := s.checkNameHolder(ctx, name); out != nil {
+		return observation{}, out
+	}
+	groups, ok, err := rem.Fresh(g.UID, client.ObjectKeyFromObject(g), s.entry.Client)
+	if err != nil {
+		o := s.remoteError("list groups", err)
+		return observation{}, &o
+	}
+	if !ok {
+		return observation{}, s.awaitListing()
+	}
+	exact, twins := plan.Candidates(name, remotes(groups))
+	switch {
+	case len(exact) > 1:
+		return observation{}, s.nameConflict(fmt.Sprintf("remote groups %s are all named %q: set spec.groupId to the one to manage", strings.Join(ids(exact), ", "), name))
+	case len(exact) == 1:
+		if out := s.adopt(ctx, exact[0]); out != nil {
+			return observation{}, out
+		}
+		remote, err := s.read(ctx, exact[0].ID)
+		if err != nil {
+			o := s.remoteError(fmt.Sprintf("read group %s", exact[0].ID), err)
+			return observation{}, &o
+		}
+		return observation{remote: remote}, nil
+	case g.IsObserveOnly():
+		return observation{}, nil
+	}
+	held = true
+	return observation{knownTwins: ids(twins), release: release}, nil
+}
+
+// adopt takes over the remote group named like this AgentGroup: only with
+// adoptionPolicy ByName, only when no other AgentGroup holds it. Our own
+// create, which the cache has not shown us yet, is simply ours.
+func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
+	holder, err := s.holderOf(ctx, r.ID)
+	if err != nil {
+		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+	}
+	switch {
+	case holder.UID == s.g.UID:
+		return s.bind(r.ID)
+	case holder.UID != "":
+		return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonDuplicateGroupName,
+			message: fmt.Sprintf("remote group %s %q is already managed by AgentGroup %s: give this AgentGroup another spec.groupName", r.ID, r.Name, holder.Owner)}
+	case s.g.Spec.AdoptionPolicy != deepcallv1.AdoptionByName:
+		return s.nameConflict(fmt.Sprintf("remote group %s %q already exists and was not created by this AgentGroup: set spec.adoptionPolicy: ByName or spec.groupId: %q to manage it, or choose another spec.groupName", r.ID, r.Name, r.ID))
+	}
+	if out := s.bind(r.ID); out != nil {
+		return out
+	}
+	s.event(false, deepcallv1.EventAdopted, "adopted remote group %s %q by name", r.ID, r.Name)
+	return nil
+}
+
+// awaitListing ends a pass that needs a fresher listing of the account;
+// the listing's arrival wakes the AgentGroup (the requeue is a safety net).
+func (s *pass) awaitListing() *outcome {
+	out := &outcome{keepStatus: true, result: ctrl.Result{RequeueAfter: 30 * time.Second}}
+	if s.bindingChanged { // the unbinding must be written
+		out.keepStatus = false
+		out.reason, out.message = deepcallv1.ReasonCreating, "waiting for a listing of the account that shows the name is free before creating the remote group"
+		if s.recreating {
+			out.message = "the remote group was deleted outside the operator; " + out.message
+		}
+	}
+	return out
+}
+
+func (s *pass) nameConflict(msg string) *outcome {
+	return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonNameConflict, message: msg, result: ctrl.Result{RequeueAfter: s.nextSync()}}
+}
+
+// create records the intent, stamped the moment the add is sent (after
+// every rate-limit wait), then sends it; a crash or a lost or unclear
+// answer is settled by resolvePending instead of adding a second group.
+// The caller holds the name's lock.
+func (s *pass) create(ctx context.Context, name string, knownTwins []string) (string, *outcome) {
+	g := s.g
+	if _, ok := s.r.deletedByHand.LoadAndDelete(g.UID); ok {
+		s.recreating = true
+	}
+	if len(knownTwins) > 100 {
+		knownTwins = knownTwins[:100]
+	}
+	var intentErr error
+	recordIntent := func() error {
+		g.Status.PendingCreate = &deepcallv1.PendingCreate{Name: name, StartedAt: metav1.NowMicro(), KnownGroupIDs: knownTwins}
+		g.Status.GroupID, g.Status.RemoteAccount = "", s.remote().ID.String()
+		setCondition(&g.Status.Conditions, g.Generation, deepcallv1.ConditionReconciling, metav1.ConditionTrue, deepcallv1.ReasonCreating, fmt.Sprintf("creating remote group %q", name))
+		intentErr = s.patchStatus(ctx)
+		return intentErr
+	}
+	id, err := s.entry.Client.Add(groupapi.WithBeforeSend(ctx, recordIntent), name)
+	switch {
+	case intentErr != nil && apierrors.IsConflict(intentErr):
+		return "", &outcome{keepStatus: true, result: ctrl.Result{RequeueAfter: time.Second}}
+	case intentErr != nil:
+		return "", &outcome{keepStatus: true, err: fmt.Errorf("record create intent: %w", intentErr)}
+	case err != nil:
+		if groupapi.NotSent(err) || refused(err) {
+			g.Status.PendingCreate = nil // nothing was created
+		}
+		o := s.remoteError(fmt.Sprintf("add group %q", name), err)
+		return "", &o
+	}
+	ctrl.LoggerFrom(ctx).Info("Created remote group", "groupId", id, "name", name)
+	s.remote().Changed(groupapi.Group{ID: id, Name: name, Enabled: true}, false)
+	if out := s.bind(id); out != nil {
+		return "", out
+	}
+	if !s.recreating {
+		s.event(false, deepcallv1.EventCreated, "created remote group %s %q", id, name)
+	}
+	return id, nil
+}
+
+// refused reports an add the API answered with a definite error, so it
+// certainly made no group: any error code but 1009 ("something went wrong",
+// which may come after the change), or a 429.
+func refused(err error) bool {
+	var apiErr *groupapi.APIError
+	return errors.As(err, &apiErr) && ((apiErr.Code != 0 && apiErr.Code != groupapi.CodeGeneric) || apiErr.HTTPStatus == 429)
+}
+
+// resolvePending settles an add whose answer never arrived: the one new
+// group with our name (or a twin of it) is ours; none means the add did not
+// happen, once it can no longer show up; several is for a person to decide.
+func (s *pass) resolvePending(ctx context.Context) (string, *outcome) {
+	g := s.g
+	p := g.Status.PendingCreate
+	groups, err := s.entry.Client.List(ctx, groupapi.ListOptions{Name: p.Name, Quick: true})
+	if err != nil {
+		o := s.remoteError("list groups", err)
+		return "", &o
+	}
+	exact, twins := plan.Candidates(p.Name, remotes(groups))
+	known := map[string]bool{}
+	for _, id := range p.KnownGroupIDs {
+		known[id] = true
+	}
+	var found []string
+	for _, c := range append(exact, twins...) {
+		if known[c.ID] {
+			continue
+		}
+		holder, err := s.holderOf(ctx, c.ID)
+		if err != nil {
+			return "", &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+		}
+		if holder.UID == "" || holder.UID == g.UID {
+			found = append(found, c.ID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		if out := s.bind(found[0]); out != nil {
+			return "", out
+		}
+		s.event(false, deepcallv1.EventCreated, "found remote group %s, created by an add call whose answer was lost", found[0])
+		return found[0], nil
+	case 0:
+		if wait := s.r.CreateSettle - time.Since(p.StartedAt.Time); wait > 0 {
+			return "", &outcome{reason: deepcallv1.ReasonCreatePending,
+				message: fmt.Sprintf("an add call for %q got no clear answer and its group is not listed yet; checking again before adding once more", p.Name),
+				result:  ctrl.Result{RequeueAfter: wait}}
+		}
+		g.Status.PendingCreate, g.Status.RemoteAccount = nil, ""
+		s.bindingChanged = true
+		return "", nil
+	default:
+		sort.Strings(found)
+		return "", &outcome{stalled: true, final: true, reason: deepcallv1.ReasonAmbiguousCreate,
+			message: fmt.Sprintf("an add call for %q got no answer and remote groups %s could each be the one it created: set spec.groupId to the right one and delete the others by hand", p.Name, strings.Join(found, ", "))}
+	}
+}

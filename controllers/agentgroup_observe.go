@@ -1,0 +1,259 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/accounts"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/plan"
+)
+
+// pass is one reconcile of one AgentGroup: observe, plan, apply, then one
+// status write.
+type pass struct {
+	r     *AgentGroupReconciler
+	g     *deepcallv1.AgentGroup
+	base  *deepcallv1.AgentGroup // the object as last written, for patches
+	entry *accounts.Entry
+
+	// bindingChanged is set when the pass changed status.groupId (or the
+	// pending create): its status write must land, conflict or not.
+	bindingChanged bool
+	// recreating is set when the bound group was deleted by hand.
+	recreating bool
+	// events are emitted after the status is written.
+	events []pendingEvent
+}
+
+// observation is what one pass learnt of the remote side before planning.
+type observation struct {
+	// remote is the group as read; nil when none exists for this AgentGroup.
+	remote *plan.Remote
+	// knownTwins are remote groups already named like ours before a
+	// create, so a lost add's group is not mistaken for one of them.
+	knownTwins []string
+	// release frees the name lock a create holds from the check that the
+	// name is free to the add that takes it.
+	release func()
+}
+
+func (s *pass) reconcileNormal(ctx context.Context) outcome {
+	g := s.g
+	if g.Spec.Suspend {
+		return outcome{final: true, reason: deepcallv1.ReasonSuspended, message: "spec.suspend is true: no remote calls are made"}
+	}
+	if out := s.useAccount(ctx, true); out != nil {
+		return *out
+	}
+	key := client.ObjectKeyFromObject(g)
+	if m, ok := s.r.stalled.Load(key); ok && m.(stallMark) == (stallMark{g.Generation, s.entry.Epoch}) {
+		return outcome{keepStatus: true}
+	}
+	s.r.stalled.Delete(key)
+
+	obs, out := s.observe(ctx)
+	if obs.release != nil {
+		defer obs.release()
+	}
+	if out != nil {
+		return *out
+	}
+	mode := plan.Manage
+	if g.IsObserveOnly() {
+		mode = plan.Observe
+	}
+	p := plan.Compute(desired(g), obs.remote, mode)
+	if mode == plan.Observe {
+		return s.observed(obs.remote, p)
+	}
+	return s.apply(ctx, obs, p)
+}
+
+// useAccount finds the Account's client; for a normal pass the Account must
+// be Ready, for a deletion any built client will do.
+func (s *pass) useAccount(ctx context.Context, mustBeReady bool) *outcome {
+	g := s.g
+	key := types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}
+	acct := &deepcallv1.Account{}
+	if err := s.r.Get(ctx, key, acct); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &outcome{reason: deepcallv1.ReasonAccountNotFound, message: fmt.Sprintf("Account %q not found in namespace %s", key.Name, key.Namespace),
+				result: ctrl.Result{RequeueAfter: time.Minute}}
+		}
+		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+	}
+	entry, ok := s.r.Accounts.Get(key)
+	ready, why := false, "its credentials have not been checked yet"
+	if ok {
+		ready, why = entry.Ready()
+	}
+	if !ok || (mustBeReady && !ready) {
+		// The Account controller wakes this group when that changes.
+		return &outcome{reason: deepcallv1.ReasonAccountNotReady, message: fmt.Sprintf("Account %s is not ready: %s", key.Name, why), result: ctrl.Result{RequeueAfter: time.Minute}}
+	}
+	s.entry = entry
+	return nil
+}
+
+// observe answers, in this order: does the binding belong to the remote
+// account the Account resolves to; which remote group is this AgentGroup's;
+// does it hold that group; what does the group look like. For an
+// AgentGroup with no group yet it looks the name up (adopt, conflict, or
+// free to create).
+func (s *pass) observe(ctx context.Context) (observation, *outcome) {
+	if out := s.checkRemoteAccount(); out != nil {
+		return observation{}, out
+	}
+	id, out := s.boundID(ctx)
+	if out != nil {
+		return observation{}, out
+	}
+	if id == "" {
+		return s.observeByName(ctx)
+	}
+	if out := s.checkHolder(ctx, id); out != nil {
+		return observation{}, out
+	}
+	remote, err := s.read(ctx, id)
+	if err == nil {
+		return observation{remote: remote}, nil
+	}
+	if !groupapi.IsNotFound(err) {
+		o := s.remoteError(fmt.Sprintf("read group %s", id), err)
+		return observation{}, &o
+	}
+	// 1503 is "not found or not authorized", and may be read-after-write
+	// lag: only a listing with the same credentials that lacks the group
+	// says it is gone.
+	if out := s.confirmGone(ctx, id); out != nil {
+		return observation{}, out
+	}
+	switch {
+	case s.g.Spec.GroupID != "":
+		return observation{}, &outcome{stalled: true, final: true, reason: deepcallv1.ReasonRemoteGroupNotFound,
+			message: fmt.Sprintf("remote group %s (spec.groupId) does not exist or is not visible to this account", id)}
+	case s.g.IsObserveOnly():
+		return observation{}, nil
+	}
+	// Deleted by hand: create it again, after the same name checks as the
+	// first time.
+	ctrl.LoggerFrom(ctx).Info("Remote group was deleted outside the operator", "groupId", id)
+	s.event(true, deepcallv1.ReasonDriftDetected, "remote group %s was deleted outside the operator", id)
+	s.unbind(id)
+	return s.observeByName(ctx)
+}
+
+// boundID is the remote group this AgentGroup manages: the bound one, the
+// one spec.groupId names, or the one an unanswered add made; "" when none.
+func (s *pass) boundID(ctx context.Context) (string, *outcome) {
+	g := s.g
+	switch bound, named := g.Status.GroupID, g.Spec.GroupID; {
+	case bound != "" && named != "" && bound != named:
+		return "", &outcome{stalled: true, final: true, reason: deepcallv1.ReasonGroupIDMismatch,
+			message: fmt.Sprintf("this AgentGroup manages remote group %s (status.groupId); spec.groupId %s would leave it unmanaged, so nothing is done. "+
+				"To manage %s instead, delete this AgentGroup (deletionPolicy decides what happens to %s) and create one with spec.groupId %s", bound, named, named, bound, named)}
+	case bound != "":
+		return bound, nil
+	case named != "":
+		return named, nil
+	case g.Status.PendingCreate != nil:
+		return s.resolvePending(ctx)
+	}
+	return "", nil
+}
+
+// read reads one remote group with its agents; a success proves the group
+// belongs to the remote account the credentials resolve to.
+func (s *pass) read(ctx context.Context, id string) (*plan.Remote, error) {
+	detail, err := s.entry.Client.GetGroupAgentRelation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.r.readMisses.Delete(s.g.UID)
+	if s.g.Status.GroupID != id {
+		s.g.Status.GroupID = id
+		s.bindingChanged = true
+	}
+	if ra := s.remote().ID; ra.Known() {
+		s.g.Status.RemoteAccount = ra.String()
+	}
+	return &plan.Remote{ID: id, Name: detail.Group.Name, Enabled: detail.Group.Enabled, Members: detail.Members, Receivers: detail.Receivers}, nil
+}
+
+// confirmGone returns nil when a fresh listing confirms that the group a
+// read answered 1503 for is gone; otherwise the group is read again.
+func (s *pass) confirmGone(ctx context.Context, id string) *outcome {
+	listed, err := s.listed(ctx, id)
+	if err != nil {
+		o := s.remoteError(fmt.Sprintf("confirm group %s is gone", id), err)
+		return &o
+	}
+	if !listed {
+		s.r.readMisses.Delete(s.g.UID)
+		return nil
+	}
+	misses := 1
+	if n, ok := s.r.readMisses.Load(s.g.UID); ok {
+		misses += n.(int)
+	}
+	s.r.readMisses.Store(s.g.UID, misses)
+	if misses == 1 {
+		ctrl.LoggerFrom(ctx).Info("Remote group answered not found but is still listed; reading it again", "groupId", id)
+		return &outcome{keepStatus: true, result: ctrl.Result{RequeueAfter: time.Second}}
+	}
+	msg := fmt.Sprintf("reading remote group %s answered not found (1503) %d times in a row, yet the account still lists it; reading again", id, misses)
+	return &outcome{reason: deepcallv1.ReasonRemoteError, message: msg, err: fmt.Errorf("%s", msg)}
+}
+
+// listed reports whether the account's listing still shows the group.
+func (s *pass) listed(ctx context.Context, id string) (bool, error) {
+	groups, err := s.entry.Client.List(ctx, groupapi.ListOptions{GroupID: id, Quick: true})
+	return slices.ContainsFunc(groups, func(l groupapi.Group) bool { return l.ID == id }), err
+}
+
+func (s *pass) remote() *accounts.Remote { return s.entry.Remote }
+
+func (s *pass) nextSync() time.Duration {
+	interval := 10 * time.Minute
+	if s.entry != nil && s.entry.Interval() > 0 {
+		interval = s.entry.Interval()
+	}
+	return accounts.NextSync(time.Now(), interval, string(s.g.UID))
+}
+
+func desired(g *deepcallv1.AgentGroup) plan.Desired {
+	return plan.Desired{Name: g.DesiredName(), Members: agentIDs(g.Spec.Members), Receivers: agentIDs(g.Spec.ReceiveCall), Enabled: g.IsEnabled()}
+}
+
+func agentIDs(in []deepcallv1.AgentID) []string {
+	out := make([]string, len(in))
+	for i, a := range in {
+		out[i] = string(a)
+	}
+	return out
+}
+
+func remotes(groups []groupapi.Group) []plan.Remote {
+	out := make([]plan.Remote, len(groups))
+	for i, g := range groups {
+		out[i] = plan.Remote{ID: g.ID, Name: g.Name, Enabled: g.Enabled}
+	}
+	return out
+}
+
+func ids(rs []plan.Remote) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
