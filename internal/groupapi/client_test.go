@@ -270,3 +270,69 @@ func TestRateLimitIsNeverExceeded(t *testing.T) {
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+// The before-send hook runs after the rate-limit wait and can stop the
+// call unsent; a refused connection is "not sent" too.
+func TestBeforeSendAndNotSent(t *testing.T) {
+	s, c := newSim(t, sim.Options{})
+	var order []string
+	ctx := groupapi.WithBeforeSend(context.Background(), func() error {
+		order = append(order, "hook")
+		return nil
+	})
+	if _, err := c.Add(ctx, "Hooked"); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 1 || s.Calls()["add"] != 1 {
+		t.Fatalf("hook calls %v, add calls %d: want one each", order, s.Calls()["add"])
+	}
+
+	refuse := groupapi.WithBeforeSend(context.Background(), func() error { return errors.New("intent not recorded") })
+	_, err := c.Add(refuse, "Refused")
+	if !groupapi.NotSent(err) || s.Calls()["add"] != 1 {
+		t.Errorf("refused hook: err %v (NotSent %v), add calls %d: want not sent", err, groupapi.NotSent(err), s.Calls()["add"])
+	}
+
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // nothing listens there now
+	dead, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: groupapi.Credentials{UserID: user, Token: token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dead.Add(context.Background(), "Nowhere"); !groupapi.NotSent(err) {
+		t.Errorf("refused connection: %v, want NotSent", err)
+	}
+}
+
+// Two clients of one remote account share one budget.
+func TestClientsShareABudget(t *testing.T) {
+	s, _ := newSim(t, sim.Options{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	budget := groupapi.NewBudget(20, 1)
+	var clients []*groupapi.Client
+	for _, creds := range []groupapi.Credentials{{UserID: user, Token: token}, {SSID: "ssid-1"}} {
+		c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: creds, Budget: budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := clients[i%2].List(context.Background(), groupapi.ListOptions{Forward: true}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// 10 calls at 20/s with a burst of 1 take at least 9 intervals of
+	// 50 ms, whichever client makes them.
+	if elapsed := time.Since(start); elapsed < 9*50*time.Millisecond {
+		t.Errorf("10 calls through one budget of 20/s took %v, want at least 450ms", elapsed)
+	}
+}

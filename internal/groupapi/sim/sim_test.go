@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -300,5 +301,63 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if id, _ := s2.CreateGroup("u1", "Next"); id != 3 {
 		t.Errorf("ids after load restart at %d, want 3 (never reused)", id)
+	}
+}
+
+func TestFaultRulesForOneGroupAndAfterTheEffect(t *testing.T) {
+	s, url := start(t, Options{})
+	a, _ := s.CreateGroup("u1", "A")
+	b, _ := s.CreateGroup("u1", "B")
+	s.Fail(FailRule{Op: "getGroupAgentRelation", N: 1, Code: codeGroupNotFound, GroupID: fmt.Sprint(b)})
+	if out, _ := call(t, url, "getGroupAgentRelation", auth("u1", "t1", "groupId", fmt.Sprint(a))); code(out) != 200 {
+		t.Errorf("read of the other group: %v, want success", out)
+	}
+	if out, _ := call(t, url, "getGroupAgentRelation", auth("u1", "t1", "groupId", fmt.Sprint(b))); code(out) != codeGroupNotFound {
+		t.Errorf("first read of group b: %v, want 1503", out)
+	}
+	if out, _ := call(t, url, "getGroupAgentRelation", auth("u1", "t1", "groupId", fmt.Sprint(b))); code(out) != 200 {
+		t.Errorf("second read of group b: %v, want success (one shot)", out)
+	}
+
+	s.Fail(FailRule{Op: "add", N: 1, Code: codeGeneric, AfterEffect: true})
+	if out, _ := call(t, url, "add", auth("u1", "t1", "name", "C")); code(out) != codeGeneric {
+		t.Errorf("add: %v, want 1009", out)
+	}
+	if g := s.Groups("u1"); len(g) != 3 || g[2].Name != "C" {
+		t.Errorf("groups %+v: the add answered 1009 must still have made C", g)
+	}
+	if w := s.WritesByGroup(); len(w) != 1 || w[s.Groups("u1")[2].ID]["add"] != 1 {
+		t.Errorf("writes %v, want the one add of C", w)
+	}
+}
+
+func TestReadLagHidesNewGroups(t *testing.T) {
+	_, url := start(t, Options{Faults: Faults{ReadLag: 300 * time.Millisecond}})
+	out, _ := call(t, url, "add", auth("u1", "t1", "name", "Fresh"))
+	id := fmt.Sprint(out["groupId"])
+	if out, _ := call(t, url, "list", auth("u1", "t1", "forward", true)); len(out["response"].([]any)) != 0 {
+		t.Errorf("list right after add: %v, want the group hidden", out)
+	}
+	if out, _ := call(t, url, "getGroupAgentRelation", auth("u1", "t1", "groupId", id)); code(out) != codeGroupNotFound {
+		t.Errorf("read right after add: %v, want 1503", out)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if out, _ := call(t, url, "list", auth("u1", "t1", "forward", true)); len(out["response"].([]any)) != 1 {
+		t.Errorf("list after the lag: %v, want the group", out)
+	}
+}
+
+func TestUserRateLimitAnswers429(t *testing.T) {
+	s, url := start(t, Options{UserRateLimit: 1, UserBurst: 2})
+	statuses := []int{}
+	for range 3 {
+		_, st := call(t, url, "list", auth("u1", "t1", "forward", true))
+		statuses = append(statuses, st)
+	}
+	if _, st := call(t, url, "list", auth("u2", "t2", "forward", true)); st != http.StatusOK {
+		t.Errorf("another user was limited too: HTTP %d", st)
+	}
+	if !cmp.Equal(statuses, []int{200, 200, 429}) || s.Injected()["userRateLimit"] != 1 {
+		t.Errorf("statuses %v, injected %v: want the third call over the burst refused", statuses, s.Injected())
 	}
 }
