@@ -63,7 +63,7 @@ func (s *pass) update(ctx context.Context, r *plan.Remote, a plan.Action) *outco
 		if out := s.checkNameHolder(ctx, a.Name); out != nil {
 			return out
 		}
-		groups, ok, err := s.remote().Fresh(s.g.UID, client.ObjectKeyFromObject(s.g), s.entry.Client)
+		groups, ok, err := s.remote().Fresh(s.g.UID, client.ObjectKeyFromObject(s.g), s.r.asksSince(s.g), s.entry.Client)
 		if err != nil {
 			o := s.remoteError("list groups", err)
 			return &o

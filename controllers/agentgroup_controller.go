@@ -53,12 +53,49 @@ type AgentGroupReconciler struct {
 	// readMisses counts, per AgentGroup, reads answered 1503 for a group
 	// the account still lists.
 	readMisses sync.Map
-	// deletedByHand marks AgentGroups whose group was deleted by hand and
-	// not yet created again (for the Recreated event).
+	// deletedByHand holds, per AgentGroup whose group was deleted by hand
+	// and not yet created again, when that was found.
 	deletedByHand sync.Map
+	// specSeen holds, per AgentGroup, when this process first saw its
+	// current generation: create and rename decisions rest only on a
+	// listing begun after it.
+	specSeen sync.Map
 }
 
 type stallMark struct{ generation, epoch int64 }
+
+type seenSpec struct {
+	generation int64
+	at         time.Time
+}
+
+// noteSpec records that the AgentGroup's generation was seen now, unless
+// it was seen before.
+func (r *AgentGroupReconciler) noteSpec(g *deepcallv1.AgentGroup) time.Time {
+	now := seenSpec{g.Generation, time.Now()}
+	v, loaded := r.specSeen.LoadOrStore(g.UID, now)
+	if s := v.(seenSpec); loaded && s.generation < g.Generation {
+		r.specSeen.Store(g.UID, now)
+		return now.at
+	}
+	return v.(seenSpec).at
+}
+
+// asksSince is the moment a listing must have begun after to decide that a
+// name is free for this AgentGroup: when its current spec was first seen,
+// or when its group was found deleted by hand.
+func (r *AgentGroupReconciler) asksSince(g *deepcallv1.AgentGroup) time.Time {
+	since := r.noteSpec(g)
+	if d, ok := r.deletedByHand.Load(g.UID); ok && d.(deletion).at.After(since) {
+		since = d.(deletion).at
+	}
+	return since
+}
+
+type deletion struct {
+	groupID string
+	at      time.Time
+}
 
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=agentgroups,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=agentgroups/status,verbs=get;update;patch
@@ -106,6 +143,7 @@ func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).
+		Watches(&deepcallv1.AgentGroup{}, r.specSeenHandler()).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			r.Accounts.SetWake(func(k types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: k}) })
 			return nil
@@ -148,6 +186,17 @@ func (r *AgentGroupReconciler) rivalsHandler() handler.EventHandler {
 				wake(ctx, q, g)
 			}
 		},
+	}
+}
+
+// specSeenHandler notes when each spec change arrives (it enqueues
+// nothing): that moment, not the later reconcile, anchors the listing the
+// create decision needs, so a batch applied together shares one listing.
+func (r *AgentGroupReconciler) specSeenHandler() handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, _ queue) { r.noteSpec(e.Object.(*deepcallv1.AgentGroup)) },
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) { r.noteSpec(e.ObjectNew.(*deepcallv1.AgentGroup)) },
 	}
 }
 

@@ -37,7 +37,7 @@ func (s *pass) observeByName(ctx context.Context) (observation, *outcome) {
 	if out := s.checkNameHolder(ctx, name); out != nil {
 		return observation{}, out
 	}
-	groups, ok, err := rem.Fresh(g.UID, client.ObjectKeyFromObject(g), s.entry.Client)
+	groups, ok, err := rem.Fresh(g.UID, client.ObjectKeyFromObject(g), s.r.asksSince(g), s.entry.Client)
 	if err != nil {
 		o := s.remoteError("list groups", err)
 		return observation{}, &o

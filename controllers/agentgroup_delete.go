@@ -41,6 +41,7 @@ func (r *AgentGroupReconciler) reconcileDelete(ctx context.Context, g *deepcallv
 	r.stalled.Delete(client.ObjectKeyFromObject(g))
 	r.readMisses.Delete(g.UID)
 	r.deletedByHand.Delete(g.UID)
+	r.specSeen.Delete(g.UID)
 	metrics.forget(client.ObjectKeyFromObject(g))
 	return ctrl.Result{}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -108,7 +109,7 @@ func (s *pass) bind(id string) *outcome {
 func (s *pass) unbind(id string) {
 	s.remote().Changed(groupapi.Group{ID: id}, true)
 	s.remote().Release(id, s.g.UID)
-	s.r.deletedByHand.Store(s.g.UID, id)
+	s.r.deletedByHand.Store(s.g.UID, deletion{groupID: id, at: time.Now()})
 	s.g.Status.GroupID, s.g.Status.RemoteAccount = "", ""
 	s.bindingChanged, s.recreating = true, true
 }

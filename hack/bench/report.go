@@ -99,7 +99,10 @@ func (r report) targets() string {
 		perGroup := x.perGroup()
 		switch x.scenario {
 		case "cold start":
-			row(fmt.Sprintf("%v: calls per new group ≤ 2.05", x.run), fmt.Sprintf("%.3f", perGroup), perGroup <= 2.05)
+			// Every create decision needs a listing begun after the apply;
+			// the creates of one Account share them (docs/reference.md).
+			row(fmt.Sprintf("%v: calls per new group ≤ 2.05", x.run),
+				fmt.Sprintf("%.3f (list calls %.1f per Account)", perGroup, float64(x.calls["list"])/float64(r.config.accounts)), perGroup <= 2.05)
 			if x.rps != targetRPS {
 				continue
 			}

@@ -14,13 +14,18 @@ import (
 
 const (
 	// FreshFor is how long after it began a listing may still decide a
-	// create or a rename (it must also have begun after the AgentGroup
-	// asked). A batch of creates waits on the rate limit for its turn; a
-	// listing older than this is taken again.
+	// create or a rename (it must also have begun after the operator saw
+	// the AgentGroup's spec). A batch of creates waits on the rate limit
+	// for its turn; a listing older than this is taken again.
 	FreshFor = 30 * time.Second
-	// listingGap spaces the listings of one remote account while creates
-	// keep asking, so that a burst of thousands shares a few list calls.
-	// A lone create, with no listing in the gap before it, waits for none.
+	// A listing for waiting AgentGroups starts once asks pause for
+	// askPause, or batchSize AgentGroups wait, or the first has waited
+	// maxWait; and never sooner than listingGap after the previous one.
+	// So a batch applied together shares one list call, a steady stream
+	// of creates pays one per batchSize, and a lone create waits askPause.
+	askPause   = 500 * time.Millisecond
+	batchSize  = 40
+	maxWait    = 15 * time.Second
 	listingGap = 2 * time.Second
 	// ClaimTTL is how long an ownership decision made in this process
 	// stands on its own; by then the owner's status records it and the
@@ -48,8 +53,11 @@ type Remote struct {
 	last    *listing // newest listing that landed, own changes laid over it
 	failed  *failure // newest listing that failed
 	running *time.Time
-	queued  bool      // a listing is due to start (and may still be joined)
-	started time.Time // when the newest listing began
+	timer   *time.Timer // starts the next listing
+	started time.Time   // when the newest listing began
+	// firstAsk and lastAsk are when the first and the latest of the
+	// AgentGroups now waiting asked.
+	firstAsk, lastAsk time.Time
 	lister  groupapi.Interface
 	waiting map[types.UID]waiter
 	changes []change
@@ -63,12 +71,13 @@ type listing struct {
 type failure struct {
 	started time.Time
 	err     error
+	told    map[types.UID]bool
 }
 
 // waiter is an AgentGroup that needs a listing begun at or after since.
 type waiter struct {
-	key   types.NamespacedName
-	since time.Time
+	key          types.NamespacedName
+	since, asked time.Time
 }
 
 // change is one of the operator's own writes to the account's groups.
@@ -119,38 +128,34 @@ func (r *Remote) LockName(name string) (unlock func()) {
 	}
 }
 
-// Fresh returns the account's groups from a listing that began after this
-// AgentGroup first asked (the pass that wanted to create or rename) and at
-// most FreshFor ago. Without one it returns ok false, having made sure such
-// a listing runs: it starts one, or queues one behind a listing already
-// running that began too early (a late arrival does not join it); the
-// AgentGroup is woken when it lands. Every AgentGroup waiting at that
-// moment shares the one list call, so a batch of creates costs one read.
-func (r *Remote) Fresh(uid types.UID, key types.NamespacedName, c groupapi.Interface) (groups []groupapi.Group, ok bool, err error) {
-	now := time.Now()
+// Fresh returns the account's groups from a listing that began at or
+// after since and at most FreshFor ago. Without one it returns ok false,
+// having made sure such a listing runs (one that is running began too
+// early: a late arrival does not join it), and the AgentGroup is woken
+// when it lands. Every AgentGroup waiting then shares that one list call,
+// so a batch of creates costs a few reads, not one each (see askPause).
+func (r *Remote) Fresh(uid types.UID, key types.NamespacedName, since time.Time, c groupapi.Interface) (groups []groupapi.Group, ok bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w, asked := r.waiting[uid]
-	if asked {
-		switch {
-		case r.last != nil && !r.last.started.Before(w.since) && now.Sub(r.last.started) <= FreshFor:
-			delete(r.waiting, uid)
-			return r.last.groups, true, nil
-		case r.failed != nil && !r.failed.started.Before(w.since):
-			delete(r.waiting, uid)
-			return nil, true, r.failed.err
-		case r.last != nil && !r.last.started.Before(w.since):
-			asked = false // it came, but this AgentGroup came back too late to use it
-		}
-	}
-	if !asked {
-		w = waiter{key: key, since: now}
-		r.waiting[uid] = w
+	if l := r.last; l != nil && !l.started.Before(since) && time.Since(l.started) <= FreshFor {
+		delete(r.waiting, uid)
+		return l.groups, true, nil
 	}
 	r.lister = c
-	if r.running == nil {
-		r.queueLocked()
-	} // else the landing queues the next listing for waiters it cannot serve
+	if f := r.failed; f != nil && !f.started.Before(since) && !f.told[uid] && (r.last == nil || f.started.After(r.last.started)) {
+		delete(r.waiting, uid)
+		f.told[uid] = true // once: asked again, it waits for a new listing
+		return nil, true, f.err
+	}
+	if _, asked := r.waiting[uid]; !asked {
+		now := time.Now()
+		if len(r.waiting) == 0 {
+			r.firstAsk = now
+		}
+		r.lastAsk = now
+		r.waiting[uid] = waiter{key: key, since: since, asked: now}
+	}
+	r.scheduleLocked()
 	return nil, false, nil
 }
 
@@ -166,20 +171,38 @@ func (r *Remote) Forget(uid types.UID) {
 	}
 }
 
-// queueLocked makes a listing start as soon as the gap allows.
-func (r *Remote) queueLocked() {
-	if r.queued {
+// scheduleLocked sets when the next listing starts, if AgentGroups wait
+// and none is running (its landing schedules the next).
+func (r *Remote) scheduleLocked() {
+	if r.running != nil || len(r.waiting) == 0 {
 		return
 	}
-	r.queued = true
-	time.AfterFunc(time.Until(r.started.Add(listingGap)), func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.queued = false
-		started := time.Now()
-		r.running, r.started = &started, started
-		go r.list(r.lister, started)
-	})
+	at := r.lastAsk.Add(askPause)
+	if len(r.waiting) >= batchSize {
+		at = time.Now()
+	}
+	if full := r.firstAsk.Add(maxWait); full.Before(at) {
+		at = full
+	}
+	if gap := r.started.Add(listingGap); gap.After(at) {
+		at = gap
+	}
+	if r.timer == nil {
+		r.timer = time.AfterFunc(time.Until(at), r.start)
+	} else {
+		r.timer.Reset(time.Until(at))
+	}
+}
+
+func (r *Remote) start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running != nil || len(r.waiting) == 0 {
+		return
+	}
+	started := time.Now()
+	r.running, r.started = &started, started
+	go r.list(r.lister, started)
 }
 
 func (r *Remote) list(c groupapi.Interface, started time.Time) {
@@ -189,14 +212,12 @@ func (r *Remote) list(c groupapi.Interface, started time.Time) {
 	r.mu.Lock()
 	r.running = nil
 	if err != nil {
-		r.failed = &failure{started: started, err: err}
+		r.failed = &failure{started: started, err: err, told: map[types.UID]bool{}}
 	} else {
 		r.landLocked(groups, started)
 	}
 	woken := r.wokenLocked(started)
-	if len(r.waiting) > len(woken) {
-		r.queueLocked() // some asked after this listing began
-	}
+	r.scheduleLocked() // for those who asked after this listing began
 	r.mu.Unlock()
 	for _, k := range woken {
 		r.wake(k)
@@ -224,12 +245,19 @@ func (r *Remote) Groups() []groupapi.Group {
 	return r.last.groups
 }
 
-// wokenLocked lists the waiters a listing begun at started satisfies.
+// wokenLocked takes out the waiters a listing begun at started satisfies.
 func (r *Remote) wokenLocked(started time.Time) []types.NamespacedName {
 	var out []types.NamespacedName
-	for _, w := range r.waiting {
+	for uid, w := range r.waiting {
 		if !started.Before(w.since) {
 			out = append(out, w.key)
+			delete(r.waiting, uid)
+		}
+	}
+	r.firstAsk = r.lastAsk
+	for _, w := range r.waiting {
+		if w.asked.Before(r.firstAsk) {
+			r.firstAsk = w.asked
 		}
 	}
 	return out

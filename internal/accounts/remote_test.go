@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -38,17 +39,21 @@ func TestFreshListingIsSharedButNeverJoinedLate(t *testing.T) {
 	r := newRemote(RemoteAccount{Host: "h", User: "u"}, func(k types.NamespacedName) { woken <- k })
 	l := &gatedLister{release: make(chan []groupapi.Group)}
 	key := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
+	since := map[string]time.Time{}
 	ask := func(n string) ([]groupapi.Group, bool) {
 		t.Helper()
-		groups, ok, err := r.Fresh(types.UID(n), key(n), l)
+		if since[n].IsZero() {
+			since[n] = time.Now() // when the operator saw the AgentGroup's spec
+		}
+		groups, ok, err := r.Fresh(types.UID(n), key(n), since[n], l)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return groups, ok
 	}
 
-	// a asks: a listing starts. b and c ask after it began: they must not
-	// use it, and share the one queued behind it.
+	// a asks: a listing starts. b and c were seen after it began: they
+	// must not use it, and share the one queued behind it.
 	if _, ok := ask("a"); ok {
 		t.Fatal("a: a listing before any was made")
 	}
@@ -128,5 +133,41 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// failingLister fails every List.
+type failingLister struct {
+	groupapi.Interface
+	calls chan struct{}
+}
+
+func (l failingLister) List(context.Context, groupapi.ListOptions) ([]groupapi.Group, error) {
+	l.calls <- struct{}{}
+	return nil, errors.New("boom")
+}
+
+func TestFailedListingIsReportedOnceThenRetried(t *testing.T) {
+	woken := make(chan types.NamespacedName, 10)
+	r := newRemote(RemoteAccount{Host: "h", User: "u"}, func(k types.NamespacedName) { woken <- k })
+	l := failingLister{calls: make(chan struct{}, 10)}
+	key := types.NamespacedName{Namespace: "ns", Name: "a"}
+	since := time.Now()
+	if _, ok, _ := r.Fresh("a", key, since, l); ok {
+		t.Fatal("a listing before any was made")
+	}
+	<-l.calls
+	<-woken
+	if _, ok, err := r.Fresh("a", key, since, l); !ok || err == nil {
+		t.Fatalf("after the failed listing: ok %v err %v, want the error", ok, err)
+	}
+	// Asked again (after its backoff), it gets a new listing, not the old error.
+	if _, ok, err := r.Fresh("a", key, since, l); ok || err != nil {
+		t.Fatalf("asked again: ok %v err %v, want to wait for a new listing", ok, err)
+	}
+	select {
+	case <-l.calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no new listing was made")
 	}
 }
