@@ -161,7 +161,11 @@ func (r *AgentGroupReconciler) groupsOfAccount(ctx context.Context, o client.Obj
 	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexGroupByAccount: o.GetName()}); err != nil {
 		return nil
 	}
-	return requests(list.Items, "")
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }
 
 // rivalsHandler wakes, when an AgentGroup changes its name or remote id or
@@ -215,15 +219,5 @@ func (r *AgentGroupReconciler) rivals(ctx context.Context, g *deepcallv1.AgentGr
 	}
 	add(indexGroupByName, nameKey(g.DesiredName()))
 	add(indexGroupByGroupID, claimedGroupID(g))
-	return reqs
-}
-
-func requests(items []deepcallv1.AgentGroup, except string) []reconcile.Request {
-	reqs := make([]reconcile.Request, 0, len(items))
-	for i := range items {
-		if items[i].Name != except {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: items[i].Namespace, Name: items[i].Name}})
-		}
-	}
 	return reqs
 }

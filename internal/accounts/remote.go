@@ -49,7 +49,8 @@ type Remote struct {
 
 	mu      sync.Mutex
 	names   map[string]*nameLock
-	claims  map[string]Claim
+	claims  map[string]Claim    // by remote group id
+	held    map[types.UID]string // remote group id, by claim owner
 	last    *listing // newest listing that landed, own changes laid over it
 	failed  *failure // newest listing that failed
 	running *time.Time
@@ -101,7 +102,7 @@ type Claim struct {
 
 func newRemote(id RemoteAccount, wake func(types.NamespacedName)) *Remote {
 	return &Remote{ID: id, Budget: groupapi.NewBudget(0, 0), wake: wake,
-		names: map[string]*nameLock{}, claims: map[string]Claim{}, waiting: map[types.UID]waiter{}}
+		names: map[string]*nameLock{}, claims: map[string]Claim{}, held: map[types.UID]string{}, waiting: map[types.UID]waiter{}}
 }
 
 // LockName serialises decisions about one group name (case-insensitive,
@@ -164,10 +165,8 @@ func (r *Remote) Forget(uid types.UID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.waiting, uid)
-	for id, c := range r.claims {
-		if c.UID == uid {
-			delete(r.claims, id)
-		}
+	if id, ok := r.held[uid]; ok {
+		r.releaseLocked(id, uid)
 	}
 }
 
@@ -321,6 +320,7 @@ func (r *Remote) Claim(id string, want Claim) Claim {
 	}
 	want.at = time.Now()
 	r.claims[id] = want
+	r.held[want.UID] = id
 	return want
 }
 
@@ -336,21 +336,22 @@ func (r *Remote) Claimed(id string) (Claim, bool) {
 func (r *Remote) HoldsAny(uid types.UID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, c := range r.claims {
-		if time.Since(c.at) >= ClaimTTL {
-			delete(r.claims, id)
-		} else if c.UID == uid {
-			return true
-		}
-	}
-	return false
+	c, ok := r.claims[r.held[uid]]
+	return ok && c.UID == uid && time.Since(c.at) < ClaimTTL
 }
 
 // Release drops the AgentGroup's claim on a remote group.
 func (r *Remote) Release(id string, uid types.UID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.releaseLocked(id, uid)
+}
+
+func (r *Remote) releaseLocked(id string, uid types.UID) {
 	if c, ok := r.claims[id]; ok && c.UID == uid {
 		delete(r.claims, id)
+	}
+	if r.held[uid] == id {
+		delete(r.held, uid)
 	}
 }
