@@ -200,7 +200,9 @@ func (r *AgentGroupReconciler) specSeenHandler() handler.EventHandler {
 	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, _ queue) { r.noteSpec(e.Object.(*deepcallv1.AgentGroup)) },
-		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) { r.noteSpec(e.ObjectNew.(*deepcallv1.AgentGroup)) },
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) {
+			r.noteSpec(e.ObjectNew.(*deepcallv1.AgentGroup))
+		},
 	}
 }
 

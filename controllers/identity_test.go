@@ -288,14 +288,7 @@ func TestAddAnsweredSomethingWentWrongIsSettled(t *testing.T) {
 	s.waitAccount("default", metav1.ConditionTrue, deepcallv1.ReasonSynced)
 	s.sim.Fail(sim.FailRule{Op: "add", N: 1, Code: groupapi.CodeGeneric, AfterEffect: true})
 	s.group("billing", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001") })
-	g := s.waitReady("billing")
-	r := s.remote()
-	if len(r) != 1 || g.Status.GroupID != strconv.FormatInt(r[0].ID, 10) {
-		t.Errorf("remote %+v, status.groupId %q: want one group, bound", r, g.Status.GroupID)
-	}
-	if c := s.calls(); c["add"] != 1 {
-		t.Errorf("add calls %d, want 1", c["add"])
-	}
+	s.wantOneGroupFromOneAdd("billing")
 }
 
 // slowToSend holds each add for a while before it leaves, as a rate-limit
@@ -323,13 +316,20 @@ func TestSettleWindowCountsFromTheSend(t *testing.T) {
 	s.waitAccount("default", metav1.ConditionTrue, deepcallv1.ReasonSynced)
 	s.sim.LoseNext("add", 1)
 	s.group("sales", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001") })
-	g := s.waitReady("sales")
+	s.wantOneGroupFromOneAdd("sales")
+}
+
+// wantOneGroupFromOneAdd waits for the AgentGroup to be Ready and checks
+// that one add made the one remote group it is bound to.
+func (s *story) wantOneGroupFromOneAdd(name string) {
+	s.t.Helper()
+	g := s.waitReady(name)
 	r := s.remote()
 	if len(r) != 1 || g.Status.GroupID != strconv.FormatInt(r[0].ID, 10) {
-		t.Errorf("remote %+v, status.groupId %q: want one group, bound", r, g.Status.GroupID)
+		s.t.Errorf("remote %+v, status.groupId %q: want one group, bound", r, g.Status.GroupID)
 	}
 	if c := s.calls(); c["add"] != 1 {
-		t.Errorf("add calls %d, want 1", c["add"])
+		s.t.Errorf("add calls %d, want 1", c["add"])
 	}
 }
 

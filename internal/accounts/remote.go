@@ -49,19 +49,19 @@ type Remote struct {
 
 	mu      sync.Mutex
 	names   map[string]*nameLock
-	claims  map[string]Claim    // by remote group id
+	claims  map[string]Claim     // by remote group id
 	held    map[types.UID]string // remote group id, by claim owner
-	last    *listing // newest listing that landed, own changes laid over it
-	failed  *failure // newest listing that failed
-	running *time.Time
-	timer   *time.Timer // starts the next listing
-	started time.Time   // when the newest listing began
+	last    *listing             // newest listing that landed, own changes laid over it
+	failed  *failure             // newest listing that failed
+	running bool                 // a listing is in flight
+	timer   *time.Timer          // starts the next listing
+	started time.Time            // when the newest listing began
 	// firstAsk and lastAsk are when the first and the latest of the
 	// AgentGroups now waiting asked.
 	firstAsk, lastAsk time.Time
-	lister  groupapi.Interface
-	waiting map[types.UID]waiter
-	changes []change
+	lister            groupapi.Interface
+	waiting           map[types.UID]waiter
+	changes           []change
 }
 
 type listing struct {
@@ -173,7 +173,7 @@ func (r *Remote) Forget(uid types.UID) {
 // scheduleLocked sets when the next listing starts, if AgentGroups wait
 // and none is running (its landing schedules the next).
 func (r *Remote) scheduleLocked() {
-	if r.running != nil || len(r.waiting) == 0 {
+	if r.running || len(r.waiting) == 0 {
 		return
 	}
 	at := r.lastAsk.Add(askPause)
@@ -196,11 +196,11 @@ func (r *Remote) scheduleLocked() {
 func (r *Remote) start() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.running != nil || len(r.waiting) == 0 {
+	if r.running || len(r.waiting) == 0 {
 		return
 	}
 	started := time.Now()
-	r.running, r.started = &started, started
+	r.running, r.started = true, started
 	go r.list(r.lister, started)
 }
 
@@ -209,7 +209,7 @@ func (r *Remote) list(c groupapi.Interface, started time.Time) {
 	groups, err := c.List(ctx, groupapi.ListOptions{Quick: true})
 	cancel()
 	r.mu.Lock()
-	r.running = nil
+	r.running = false
 	if err != nil {
 		r.failed = &failure{started: started, err: err, told: map[types.UID]bool{}}
 	} else {

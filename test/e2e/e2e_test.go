@@ -108,6 +108,18 @@ func kubectl(t *testing.T, stdin string, args ...string) string {
 func simGet(t *testing.T, path string, v any) {
 	t.Helper()
 	resp, err := http.Get("http://" + simAddr + path)
+	decodeInto(t, path, resp, err, v)
+}
+
+// simPostJSON posts to the admin API and decodes the answer into v.
+func simPostJSON(t *testing.T, path, body string, v any) {
+	t.Helper()
+	resp, err := http.Post("http://"+simAddr+path, "application/json", strings.NewReader(body))
+	decodeInto(t, path, resp, err, v)
+}
+
+func decodeInto(t *testing.T, path string, resp *http.Response, err error, v any) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,8 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -148,17 +145,4 @@ func bindingsOf(t *testing.T) map[string]string {
 		out[g.Metadata.Namespace+"/"+g.Metadata.Name] = g.Status.GroupID
 	}
 	return out
-}
-
-func simPostJSON(t *testing.T, path, body string, out any) {
-	t.Helper()
-	resp, err := http.Post("http://"+simAddr+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("POST %s: %v: %s", path, err, b)
-	}
 }
