@@ -54,7 +54,7 @@ type AgentGroupReconciler struct {
 	// the account still lists.
 	readMisses sync.Map
 	// deletedByHand holds, per AgentGroup whose group was deleted by hand
-	// and not yet created again, when that was found.
+	// and not yet created again, when that was found (a time.Time).
 	deletedByHand sync.Map
 	// specSeen holds, per AgentGroup, when this process first saw its
 	// current generation: create and rename decisions rest only on a
@@ -86,15 +86,10 @@ func (r *AgentGroupReconciler) noteSpec(g *deepcallv1.AgentGroup) time.Time {
 // or when its group was found deleted by hand.
 func (r *AgentGroupReconciler) asksSince(g *deepcallv1.AgentGroup) time.Time {
 	since := r.noteSpec(g)
-	if d, ok := r.deletedByHand.Load(g.UID); ok && d.(deletion).at.After(since) {
-		since = d.(deletion).at
+	if at, ok := r.deletedByHand.Load(g.UID); ok && at.(time.Time).After(since) {
+		since = at.(time.Time)
 	}
 	return since
-}
-
-type deletion struct {
-	groupID string
-	at      time.Time
 }
 
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=agentgroups,verbs=get;list;watch;update;patch

@@ -109,7 +109,7 @@ func (s *pass) bind(id string) *outcome {
 func (s *pass) unbind(id string) {
 	s.remote().Changed(groupapi.Group{ID: id}, true)
 	s.remote().Release(id, s.g.UID)
-	s.r.deletedByHand.Store(s.g.UID, deletion{groupID: id, at: time.Now()})
+	s.r.deletedByHand.Store(s.g.UID, time.Now())
 	s.g.Status.GroupID, s.g.Status.RemoteAccount = "", ""
 	s.bindingChanged, s.recreating = true, true
 }

@@ -210,24 +210,26 @@ func (r *Remote) list(c groupapi.Interface, started time.Time) {
 	cancel()
 	r.mu.Lock()
 	r.running = false
+	r.mu.Unlock()
+	r.landed(groups, err, started)
+}
+
+// Observe takes a listing made elsewhere (the Account's periodic check).
+func (r *Remote) Observe(groups []groupapi.Group, started time.Time) {
+	r.landed(groups, nil, started)
+}
+
+// landed keeps a listing (or its failure), wakes the AgentGroups it
+// serves, and schedules one for those who asked after it began.
+func (r *Remote) landed(groups []groupapi.Group, err error, started time.Time) {
+	r.mu.Lock()
 	if err != nil {
 		r.failed = &failure{started: started, err: err, told: map[types.UID]bool{}}
 	} else {
 		r.landLocked(groups, started)
 	}
 	woken := r.wokenLocked(started)
-	r.scheduleLocked() // for those who asked after this listing began
-	r.mu.Unlock()
-	for _, k := range woken {
-		r.wake(k)
-	}
-}
-
-// Observe takes a listing made elsewhere (the Account's periodic check).
-func (r *Remote) Observe(groups []groupapi.Group, started time.Time) {
-	r.mu.Lock()
-	r.landLocked(groups, started)
-	woken := r.wokenLocked(started)
+	r.scheduleLocked()
 	r.mu.Unlock()
 	for _, k := range woken {
 		r.wake(k)
