@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 )
 
 // routeAdmin serves /_sim/: the whole state, counters, faults, and changes
@@ -72,6 +73,31 @@ func (s *Server) routeAdmin() {
 		s.LoseNext(req.Op, req.N)
 		writeJSON(w, http.StatusOK, ok())
 	})
+	s.mux.HandleFunc("POST /_sim/throttle", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			User       string `json:"user"`
+			RetryAfter string `json:"retryAfter"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		var wait time.Duration
+		if req.RetryAfter != "" {
+			d, err := time.ParseDuration(req.RetryAfter)
+			if err != nil || d < 0 {
+				adminError(w, http.StatusBadRequest, fmt.Errorf("retryAfter %q: want a duration such as \"60s\" (\"0s\" clears)", req.RetryAfter))
+				return
+			}
+			wait = d
+		}
+		if req.User == "" {
+			adminError(w, http.StatusBadRequest, fmt.Errorf("a throttle needs a user"))
+			return
+		}
+		s.Throttle(req.User, wait)
+		writeJSON(w, http.StatusOK, s.throttles())
+	})
+	s.mux.HandleFunc("GET /_sim/throttle", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.throttles()) })
 	s.mux.HandleFunc("POST /_sim/users/{user}/groups", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Name string `json:"name"`
@@ -197,6 +223,15 @@ func (s *Server) OnChange(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onChange = f
+}
+
+// throttles is Throttled on the admin API: user id to Retry-After ("1m0s").
+func (s *Server) throttles() map[string]string {
+	out := map[string]string{}
+	for u, d := range s.Throttled() {
+		out[u] = d.String()
+	}
+	return out
 }
 
 func (s *Server) group(user string, id int64) Group {

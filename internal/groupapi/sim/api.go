@@ -151,6 +151,10 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 		return nil, false, 0, aerr
 	}
 	s.byUser[u.ID]++
+	if wait := s.throttled[u.ID]; wait > 0 {
+		s.injected["userThrottle"]++
+		return nil, false, wait, nil
+	}
 	if u.limiter != nil && !u.limiter.Allow() {
 		s.injected["userRateLimit"]++
 		return nil, false, time.Second, nil

@@ -184,7 +184,10 @@ type Server struct {
 	injected map[string]int           // faults injected, by kind
 	failNext []FailRule
 	loseNext map[string]int
-	onChange func()
+	// throttled users: every request authenticated as one is answered 429
+	// with this Retry-After.
+	throttled map[string]time.Duration
+	onChange  func()
 }
 
 // New returns a simulator with no users.
@@ -194,18 +197,19 @@ func New(opts Options) *Server {
 		seed = time.Now().UnixNano()
 	}
 	s := &Server{
-		opts:     opts,
-		rng:      rand.New(rand.NewSource(seed)),
-		faults:   opts.Faults,
-		users:    map[string]*user{},
-		ssids:    map[string]string{},
-		groups:   map[int64]*group{},
-		nextID:   1,
-		calls:    map[string]int{},
-		byUser:   map[string]int{},
-		writes:   map[int64]map[string]int{},
-		injected: map[string]int{},
-		loseNext: map[string]int{},
+		opts:      opts,
+		rng:       rand.New(rand.NewSource(seed)),
+		faults:    opts.Faults,
+		users:     map[string]*user{},
+		ssids:     map[string]string{},
+		groups:    map[int64]*group{},
+		nextID:    1,
+		calls:     map[string]int{},
+		byUser:    map[string]int{},
+		writes:    map[int64]map[string]int{},
+		injected:  map[string]int{},
+		loseNext:  map[string]int{},
+		throttled: map[string]time.Duration{},
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /api/v2/Group/{op}", s.serveAPI)
@@ -302,6 +306,27 @@ func (s *Server) LoseNext(op string, n int) {
 	s.loseNext[op] = n
 }
 
+// Throttle makes every request authenticated as userID answer 429 with
+// Retry-After (whole seconds, rounded up), as a service throttling one
+// account would, until it is called again with 0. Other users are not
+// affected; the 429s count as userThrottle in Injected.
+func (s *Server) Throttle(userID string, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if retryAfter <= 0 {
+		delete(s.throttled, userID)
+		return
+	}
+	s.throttled[userID] = retryAfter
+}
+
+// Throttled returns the throttled users and their Retry-After.
+func (s *Server) Throttled() map[string]time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.throttled)
+}
+
 // Calls returns how many API requests each operation got (failed and
 // faulted ones included; admin changes not).
 func (s *Server) Calls() map[string]int {
@@ -345,7 +370,7 @@ func (s *Server) WritesByGroup() map[int64]map[string]int {
 }
 
 // Injected returns how many faults were injected, by kind: error,
-// throttle, lost, failNext, userRateLimit.
+// throttle, lost, failNext, userRateLimit, userThrottle.
 func (s *Server) Injected() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -365,7 +390,8 @@ func (s *Server) Groups(userID string) []Group {
 	return out
 }
 
-// Reset deletes every group and clears counters and fault rules; users stay.
+// Reset deletes every group and clears counters, fault rules and
+// throttles; users stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -375,6 +401,7 @@ func (s *Server) Reset() {
 	s.injected = map[string]int{}
 	s.failNext = nil
 	s.loseNext = map[string]int{}
+	s.throttled = map[string]time.Duration{}
 	s.faults = Faults{}
 	s.changed()
 }

@@ -361,3 +361,72 @@ func TestUserRateLimitAnswers429(t *testing.T) {
 		t.Errorf("statuses %v, injected %v: want the third call over the burst refused", statuses, s.Injected())
 	}
 }
+
+func TestThrottleOneUser(t *testing.T) {
+	s, url := start(t, Options{})
+	admin := func(body string) (map[string]any, int) {
+		t.Helper()
+		resp, err := http.Post(url+"/_sim/throttle", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out := map[string]any{}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return out, resp.StatusCode
+	}
+	list := func(body map[string]any) (int, string) {
+		t.Helper()
+		raw, _ := json.Marshal(body)
+		resp, err := http.Post(url+"/api/v2/Group/list", "", bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+
+	if out, st := admin(`{"user":"u1","retryAfter":"60s"}`); st != http.StatusOK || out["u1"] != "1m0s" {
+		t.Fatalf("set: HTTP %d %v", st, out)
+	}
+	for name, body := range map[string]map[string]any{"token": auth("u1", "t1"), "ssid": {"ssid": "s1"}} {
+		if st, ra := list(body); st != http.StatusTooManyRequests || ra != "60" {
+			t.Errorf("u1 by %s: HTTP %d Retry-After %q, want 429 with 60", name, st, ra)
+		}
+	}
+	if out, st := call(t, url, "list", auth("u2", "t2")); st != http.StatusOK || out["status"] != "success" {
+		t.Errorf("another user: HTTP %d %v, want it unaffected", st, out)
+	}
+	if out, st := call(t, url, "list", auth("u1", "wrong")); st != http.StatusOK || code(out) != codePermissionDenied {
+		t.Errorf("bad credentials for u1: HTTP %d %v, want 1015 (not authenticated as u1)", st, out)
+	}
+	s.Throttle("u2", 1500*time.Millisecond)
+	if st, ra := list(auth("u2", "t2")); st != http.StatusTooManyRequests || ra != "2" {
+		t.Errorf("u2 at 1.5s: HTTP %d Retry-After %q, want 429 with 2 (rounded up)", st, ra)
+	}
+	if diff := cmp.Diff(map[string]int{"userThrottle": 3}, s.Injected()); diff != "" {
+		t.Errorf("injected (-want +got):\n%s", diff)
+	}
+
+	for _, body := range []string{`{"user":"u1","retryAfter":"0s"}`, `{"user":"u2"}`} {
+		if _, st := admin(body); st != http.StatusOK {
+			t.Fatalf("clear %s: HTTP %d", body, st)
+		}
+	}
+	if got := s.Throttled(); len(got) != 0 {
+		t.Errorf("throttles after clearing: %v", got)
+	}
+	if st, _ := list(auth("u1", "t1")); st != http.StatusOK {
+		t.Errorf("u1 after clearing: HTTP %d", st)
+	}
+	for _, bad := range []string{`{"retryAfter":"60s"}`, `{"user":"u1","retryAfter":"soon"}`, `{"user":"u1","retryAfter":"-1s"}`} {
+		if _, st := admin(bad); st != http.StatusBadRequest {
+			t.Errorf("%s: HTTP %d, want 400", bad, st)
+		}
+	}
+	s.Throttle("u1", time.Minute)
+	s.Reset()
+	if got := s.Throttled(); len(got) != 0 {
+		t.Errorf("throttles after Reset: %v", got)
+	}
+}
