@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -34,6 +34,7 @@ func main() {
 		requestTimeout time.Duration
 		enablePprof    bool
 		createSettle   time.Duration
+		maxRetryAfter  time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -45,6 +46,8 @@ func main() {
 	flag.DurationVar(&createSettle, "create-settle", 5*time.Minute,
 		"How long after an add call whose answer was lost or unclear its group may still appear in listings (the API's read-after-write lag). "+
 			"Only after it is the group added again; longer only delays that rare retry, shorter risks a twin.")
+	flag.DurationVar(&maxRetryAfter, "max-retry-after", groupapi.DefaultMaxRetryAfter,
+		"The longest pause one 429's Retry-After imposes on a remote account's calls (a longer one is cut to this).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -72,6 +75,11 @@ func main() {
 		// The process exits soon after losing the lease, so a new leader
 		// may start at once.
 		LeaderElectionReleaseOnCancel: true,
+		// On SIGTERM, passes already running finish their remote calls and
+		// status writes (a pass makes at most a few calls, each bounded by
+		// --request-timeout); config/manager's terminationGracePeriodSeconds
+		// covers this.
+		GracefulShutdownTimeout: ptr.To(2*requestTimeout + 10*time.Second),
 	})
 	if err != nil {
 		log.Error(err, "Unable to create the manager")
@@ -88,13 +96,12 @@ func main() {
 	}
 
 	registry := accounts.NewRegistry(nil)
-	accountChanges := make(chan event.GenericEvent, 1024)
 	if err := (&controllers.AccountReconciler{
 		Client:         mgr.GetClient(),
 		Recorder:       mgr.GetEventRecorder("account-controller"),
 		Accounts:       registry,
-		ClientRebuilt:  accountChanges,
 		RequestTimeout: requestTimeout,
+		MaxRetryAfter:  maxRetryAfter,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the Account controller")
 		os.Exit(1)
@@ -104,7 +111,6 @@ func main() {
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("agentgroup-controller"),
 		Accounts:                registry,
-		AccountChanges:          accountChanges,
 		CreateSettle:            createSettle,
 		MaxConcurrentReconciles: concurrency,
 	}).SetupWithManager(mgr); err != nil {

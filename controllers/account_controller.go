@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/accounts"
@@ -43,12 +44,23 @@ type AccountReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Accounts *accounts.Registry
-	// ClientRebuilt receives an Account whenever its client is rebuilt, so
-	// that its AgentGroups (stalled ones too) try again with it.
-	ClientRebuilt chan<- event.GenericEvent
 	// RequestTimeout bounds each Group API request.
 	RequestTimeout time.Duration
+	// MaxRetryAfter caps the pause one 429's Retry-After imposes on a
+	// remote account (--max-retry-after).
+	MaxRetryAfter time.Duration
 }
+
+const (
+	// unreachableAfter is how long listing must keep failing before the
+	// Account (and so its AgentGroups) reports it: one blip of the brand
+	// host does not flip every group.
+	unreachableAfter = 2 * time.Minute
+	// listRetry is how soon a failed listing is tried again meanwhile.
+	listRetry = 5 * time.Second
+	// stallRetry is how often a stalled Account tries again by itself.
+	accountStallRetry = time.Hour
+)
 
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/status,verbs=get;update;patch
@@ -58,6 +70,7 @@ type AccountReconciler struct {
 
 // Reconcile brings one Account's client and status up to date.
 func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ctx = groupapi.WithCaller(context.WithoutCancel(ctx), "Account "+req.String())
 	acct := &deepcallv1.Account{}
 	if err := r.Get(ctx, req.NamespacedName, acct); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -112,12 +125,10 @@ func (r *AccountReconciler) eventOnTransition(before, after *deepcallv1.Account)
 func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv1.Account) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	key := client.ObjectKeyFromObject(acct)
-	notReady := func(reason, msg string) {
-		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionFalse, reason, msg)
-		acct.Status.ObservedGeneration = acct.Generation
-		if e, ok := r.Accounts.Get(key); ok {
-			e.SetReady(false, msg)
-		}
+	refuse := func(reason, msg string) (ctrl.Result, error) {
+		r.setReady(acct, reason, msg)
+		r.Accounts.Refuse(key, msg)
+		return ctrl.Result{RequeueAfter: accountStallRetry}, nil
 	}
 
 	secret := &corev1.Secret{}
@@ -125,9 +136,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("get credentials Secret: %w", err)
 		}
-		r.forget(key, acct)
-		notReady(deepcallv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q not found in namespace %s", acct.Spec.CredentialsSecretRef.Name, acct.Namespace))
-		return ctrl.Result{}, nil
+		return refuse(deepcallv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q not found in namespace %s", acct.Spec.CredentialsSecretRef.Name, acct.Namespace))
 	}
 	if acct.DeletionTimestamp.IsZero() && secret.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
 		patch := client.MergeFrom(secret.DeepCopy())
@@ -138,9 +147,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	}
 	creds, err := credentialsFrom(secret)
 	if err != nil {
-		r.forget(key, acct)
-		notReady(deepcallv1.ReasonInvalidCredentials, err.Error())
-		return ctrl.Result{}, nil
+		return refuse(deepcallv1.ReasonInvalidCredentials, err.Error())
 	}
 
 	opts := groupapi.Options{
@@ -149,6 +156,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		RequestsPerSecond: float64(acct.Spec.RequestsPerSecond),
 		Burst:             int(acct.Spec.Burst),
 		Timeout:           r.RequestTimeout,
+		MaxRetryAfter:     r.MaxRetryAfter,
 	}
 	// userId credentials name their user; an ssid's user is learnt from
 	// the records a listing returns.
@@ -158,30 +166,16 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	}
 	entry, rebuilt, err := r.Accounts.Ensure(key, opts, user)
 	if err != nil {
-		r.forget(key, acct)
-		notReady(deepcallv1.ReasonInvalidCredentials, err.Error())
-		return ctrl.Result{}, nil
+		return refuse(deepcallv1.ReasonInvalidCredentials, err.Error())
 	}
 	interval := syncInterval(acct)
 	last := acct.Status.LastSyncTime
-	ready := meta.IsStatusConditionTrue(acct.Status.Conditions, deepcallv1.ConditionReady)
+	ready, _, _ := entry.Ready()
 	if rebuilt || !ready || last == nil || time.Since(last.Time) >= interval {
 		now := metav1.Now()
 		groups, err := entry.Client.List(ctx, groupapi.ListOptions{Quick: entry.Remote.ID.Known()})
 		if err != nil {
-			reason := deepcallv1.ReasonUnreachable
-			if groupapi.IsPermissionDenied(err) {
-				reason = deepcallv1.ReasonUnauthorized
-			}
-			notReady(reason, fmt.Sprintf("list groups: %v", err))
-			if reason == deepcallv1.ReasonUnauthorized {
-				// Waits for a change of the Secret or the spec.
-				return ctrl.Result{}, reconcile.TerminalError(err)
-			}
-			if d, ok := groupapi.RetryAfter(err); ok {
-				return ctrl.Result{RequeueAfter: d}, nil
-			}
-			return ctrl.Result{}, err
+			return r.listFailed(acct, entry, err)
 		}
 		if u := userOf(groups); !entry.Remote.ID.Known() && u != "" {
 			if entry, _, err = r.Accounts.Ensure(key, opts, u); err != nil {
@@ -195,19 +189,74 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 			log.Info("Credentials work", "remoteAccount", entry.Remote.ID.String(), "remoteGroups", len(groups))
 		}
 	}
-	r.recordRemoteAccount(acct, entry)
+	r.recordRemoteAccount(ctx, acct, entry)
 	if err := r.countGroups(ctx, acct, entry); err != nil {
 		return ctrl.Result{}, err
 	}
-	setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionTrue, deepcallv1.ReasonSynced, "credentials work: the account's groups were listed")
-	acct.Status.ObservedGeneration = acct.Generation
+	r.setReady(acct, deepcallv1.ReasonSynced, "credentials work: the account's groups were listed")
 	if entry.SetReady(true, "") {
-		// AgentGroups that waited for the Account (or stalled on the
-		// client it replaces) go again now. The status cannot tell: it may
-		// say Ready from before a restart while the new client is unchecked.
-		r.notify(acct)
+		// The AgentGroups that waited for the Account (or stalled on the
+		// client it replaces) go again now, spread at its rate.
+		r.Accounts.WakeWaiters(key)
 	}
-	return ctrl.Result{RequeueAfter: time.Until(acct.Status.LastSyncTime.Add(interval)) + time.Second}, nil
+	next := time.Until(acct.Status.LastSyncTime.Add(interval)) + time.Second
+	if r.recordPause(acct, entry) {
+		next = min(next, time.Until(acct.Status.ThrottledUntil.Time)+time.Second)
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// listFailed decides what a failed listing means. A pause the API asked
+// for is not a failure: the Account shows it and comes back after it. A
+// terminal answer stalls at once. Anything else keeps the last known state
+// until failures persist for unreachableAfter.
+func (r *AccountReconciler) listFailed(acct *deepcallv1.Account, entry *accounts.Entry, err error) (ctrl.Result, error) {
+	msg := fmt.Sprintf("list groups: %v", err)
+	if until, ok := groupapi.HeldUntil(err); ok {
+		r.recordPause(acct, entry)
+		return ctrl.Result{RequeueAfter: max(time.Until(until), 0) + time.Second}, nil
+	}
+	switch {
+	case groupapi.IsPermissionDenied(err):
+		r.setReady(acct, deepcallv1.ReasonUnauthorized, msg+" (the API refused the credentials or the permission: fix the Secret)")
+	case groupapi.IsTerminal(err):
+		r.setReady(acct, deepcallv1.ReasonInvalidCredentials, msg+" (the API refused the request as invalid: check the Secret's userId, token or ssid, and baseURL)")
+	default:
+		since := entry.ListFailed(time.Now())
+		if ready, checked, _ := entry.Ready(); checked && ready && time.Since(since) < unreachableAfter {
+			ctrl.Log.WithName("account").Info("Listing failed; keeping the last known state until failures persist",
+				"account", client.ObjectKeyFromObject(acct).String(), "failingFor", time.Since(since).Round(time.Second).String(), "error", err.Error())
+			return ctrl.Result{RequeueAfter: listRetry}, nil
+		}
+		r.setReady(acct, deepcallv1.ReasonUnreachable, msg)
+		entry.SetReady(false, msg)
+		return ctrl.Result{}, err
+	}
+	entry.SetReady(false, msg)
+	return ctrl.Result{RequeueAfter: accountStallRetry}, nil
+}
+
+// setReady sets the Account's Ready condition (with Stalled or
+// Reconciling as its reason implies) for the current generation.
+func (r *AccountReconciler) setReady(acct *deepcallv1.Account, reason, msg string) {
+	setReady(&acct.Status.Conditions, acct.Generation, accountProgress[reason], reason, msg)
+	acct.Status.ObservedGeneration = acct.Generation
+}
+
+// recordPause shows a Retry-After pause of the remote account on the
+// Account, with one Warning when it begins, and reports whether one runs.
+func (r *AccountReconciler) recordPause(acct *deepcallv1.Account, entry *accounts.Entry) bool {
+	until := entry.Remote.Budget.PausedUntil()
+	if !until.After(time.Now()) {
+		acct.Status.ThrottledUntil = nil
+		return false
+	}
+	if was := acct.Status.ThrottledUntil; was == nil || !was.Time.After(time.Now()) {
+		r.Recorder.Eventf(acct, nil, corev1.EventTypeWarning, deepcallv1.EventThrottled, "Reconcile",
+			"the Group API asked remote account %s to pause (429 with Retry-After): none of its AgentGroups calls before %s", entry.Remote.ID.String(), until.UTC().Format(time.RFC3339))
+	}
+	acct.Status.ThrottledUntil = &metav1.Time{Time: until}
+	return true
 }
 
 // userOf is the user_id the listed groups carry (ssid credentials).
@@ -223,16 +272,27 @@ func userOf(groups []groupapi.Group) string {
 // recordRemoteAccount reports the remote account the credentials resolve
 // to, with a Warning when it is another than before: the AgentGroups bound
 // in the old one stop with AccountChanged.
-func (r *AccountReconciler) recordRemoteAccount(acct *deepcallv1.Account, entry *accounts.Entry) {
+func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) {
 	was, now := acct.Status.RemoteAccount, entry.Remote.ID.String()
 	if now == "" || now == was {
 		return
 	}
 	acct.Status.RemoteAccount = now
-	if was != "" {
-		r.Recorder.Eventf(acct, nil, corev1.EventTypeWarning, deepcallv1.EventRemoteAccountChanged, "Reconcile",
-			"the credentials now resolve to remote account %s (was %s): AgentGroups bound in %s make no change and report AccountChanged", now, was, was)
+	if was == "" {
+		return
 	}
+	r.Recorder.Eventf(acct, nil, corev1.EventTypeWarning, deepcallv1.EventRemoteAccountChanged, "Reconcile",
+		"the credentials now resolve to remote account %s (was %s): AgentGroups bound in %s make no change and report AccountChanged", now, was, was)
+	// Every binding of the Account is affected: tell them, spread out.
+	var list deepcallv1.AgentGroupList
+	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
+		return
+	}
+	keys := make([]types.NamespacedName, len(list.Items))
+	for i := range list.Items {
+		keys[i] = client.ObjectKeyFromObject(&list.Items[i])
+	}
+	r.Accounts.WakeSpread(entry, keys)
 }
 
 // countGroups fills managedGroups, unmanagedGroups and the sync budget.
@@ -300,8 +360,7 @@ func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv
 		}
 	}
 	if waiting > 0 {
-		setCondition(&acct.Status.Conditions, acct.Generation, deepcallv1.ConditionReady, metav1.ConditionFalse, deepcallv1.ReasonDeleting,
-			fmt.Sprintf("waiting for %d AgentGroups to release their remote groups", waiting))
+		r.setReady(acct, deepcallv1.ReasonDeleting, fmt.Sprintf("waiting for %d AgentGroups to release their remote groups", waiting))
 		if err := r.Status().Patch(ctx, acct, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
 		}
@@ -349,19 +408,6 @@ func (r *AccountReconciler) releaseSecret(ctx context.Context, acct *deepcallv1.
 	return nil
 }
 
-func (r *AccountReconciler) forget(key types.NamespacedName, acct *deepcallv1.Account) {
-	if _, ok := r.Accounts.Get(key); ok {
-		r.Accounts.Forget(key)
-		r.notify(acct)
-	}
-}
-
-func (r *AccountReconciler) notify(acct *deepcallv1.Account) {
-	if r.ClientRebuilt != nil {
-		r.ClientRebuilt <- event.GenericEvent{Object: acct.DeepCopy()}
-	}
-}
-
 // credentialsFrom reads the Secret's keys. Errors name keys, never values.
 func credentialsFrom(s *corev1.Secret) (groupapi.Credentials, error) {
 	c := groupapi.Credentials{SSID: string(s.Data["ssid"]), UserID: string(s.Data["userId"]), Token: string(s.Data["token"])}
@@ -383,11 +429,15 @@ func syncInterval(acct *deepcallv1.Account) time.Duration {
 	return 10 * time.Minute
 }
 
-// SetupWithManager watches Accounts, their Secrets, and the AgentGroups
-// that bind, unbind or release them.
+// SetupWithManager watches Accounts, their Secrets, the AgentGroups that
+// bind, unbind or release them, and the pauses of their remote accounts.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.Account{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.Accounts.SetAccountWake(func(k types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: k}) })
+			return nil
+		})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
 		Watches(&deepcallv1.AgentGroup{}, recountAccount(countsSettle), builder.WithPredicates(groupBindingChanged())).
 		Named("account").

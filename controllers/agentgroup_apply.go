@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
@@ -40,7 +38,7 @@ func (s *pass) apply(ctx context.Context, obs observation, p plan.Plan) outcome 
 	// Differences found while the spec stood still were made by hand.
 	if obs.remote != nil && len(p.Actions) > 0 && g.Generation == g.Status.ObservedGeneration {
 		s.driftDetected(p.Drift)
-		s.event(false, deepcallv1.ReasonDriftCorrected, "corrected: %s", strings.Join(p.Drift, "; "))
+		s.event(false, deepcallv1.ReasonDriftCorrected, "corrected: %s", driftSummary(p.Drift))
 		metrics.driftCorrected.Inc()
 	}
 	if s.recreating && after != nil {
@@ -48,8 +46,8 @@ func (s *pass) apply(ctx context.Context, obs observation, p plan.Plan) outcome 
 		metrics.driftCorrected.Inc()
 	}
 	msg := fmt.Sprintf("remote group %s matches spec", after.ID)
-	return outcome{ready: true, final: true, reason: deepcallv1.ReasonSynced, message: msg, remote: after, driftKnown: true,
-		result: ctrl.Result{RequeueAfter: s.nextSync()}}
+	return outcome{final: true, reason: deepcallv1.ReasonSynced, message: msg, remote: after, driftKnown: true,
+		result: s.resync()}
 }
 
 // update renames and enables or disables the group. A rename takes the
@@ -93,13 +91,13 @@ func (s *pass) update(ctx context.Context, r *plan.Remote, a plan.Action) *outco
 func (s *pass) observed(remote *plan.Remote, p plan.Plan) outcome {
 	s.driftDetected(p.Drift)
 	if remote == nil {
-		return outcome{final: true, reason: deepcallv1.ReasonRemoteGroupNotFound, drift: p.Drift, driftKnown: true,
+		return outcome{final: true, reason: deepcallv1.ReasonNothingToObserve, drift: p.Drift, driftKnown: true,
 			message: fmt.Sprintf("no remote group named %q exists; managementPolicy Observe never creates one", s.g.DesiredName()),
-			result:  ctrl.Result{RequeueAfter: s.nextSync()}}
+			result:  s.resync()}
 	}
 	msg := fmt.Sprintf("observing remote group %s; managementPolicy Observe reports differences without correcting them", remote.ID)
-	return outcome{ready: true, final: true, reason: deepcallv1.ReasonObserving, message: msg, remote: remote, drift: p.Drift, driftKnown: true,
-		result: ctrl.Result{RequeueAfter: s.nextSync()}}
+	return outcome{final: true, reason: deepcallv1.ReasonObserving, message: msg, remote: remote, drift: p.Drift, driftKnown: true,
+		result: s.resync()}
 }
 
 // driftDetected emits one event when the set of differences changes.
@@ -108,5 +106,5 @@ func (s *pass) driftDetected(drift []string) {
 		return
 	}
 	metrics.driftDetected.Inc()
-	s.event(true, deepcallv1.ReasonDriftDetected, "%s", strings.Join(drift, "; "))
+	s.event(true, deepcallv1.ReasonDriftDetected, "%s", driftSummary(drift))
 }

@@ -3,6 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,6 +27,7 @@ import (
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/accounts"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 )
 
 // agentGroupFinalizer lets the operator delete (or deliberately keep) the
@@ -37,8 +42,6 @@ type AgentGroupReconciler struct {
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Accounts  *accounts.Registry
-	// AccountChanges delivers Accounts whose client was rebuilt.
-	AccountChanges <-chan event.GenericEvent
 	// CreateSettle is how long after an add was sent, its answer lost or
 	// unclear, the group it made may still appear in listings (the API's
 	// read-after-write lag included). An unresolved create with no trace in
@@ -46,9 +49,12 @@ type AgentGroupReconciler struct {
 	CreateSettle time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
+	// StallRetry is how long an AgentGroup stalled on a terminal API error
+	// waits before it tries again by itself (0: an hour), so that a
+	// permission granted on the DeepCall side heals without an edit.
+	StallRetry time.Duration
 
-	// stalled remembers, per AgentGroup, the generation and client epoch
-	// that hit a terminal error, so nothing is retried until one changes.
+	// stalled holds, per AgentGroup UID, the stallMark of a terminal error.
 	stalled sync.Map
 	// readMisses counts, per AgentGroup, reads answered 1503 for a group
 	// the account still lists.
@@ -62,7 +68,34 @@ type AgentGroupReconciler struct {
 	specSeen sync.Map
 }
 
-type stallMark struct{ generation, epoch int64 }
+// stallMark is what a terminal error was hit with. Nothing is tried
+// again until the generation, the Account's client or the annotations
+// change ("any annotation change looks now"), or until the re-poll.
+type stallMark struct {
+	generation, epoch int64
+	annotations       string
+	until             time.Time
+}
+
+func (m stallMark) holds(g *deepcallv1.AgentGroup, epoch int64) bool {
+	return m.generation == g.Generation && m.epoch == epoch && m.annotations == annotationsHash(g) && time.Now().Before(m.until)
+}
+
+func annotationsHash(g *deepcallv1.AgentGroup) string {
+	keys := slices.Sorted(maps.Keys(g.Annotations))
+	h := fnv.New64a()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%q=%q;", k, g.Annotations[k])
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+func (r *AgentGroupReconciler) stallRetry() time.Duration {
+	if r.StallRetry > 0 {
+		return r.StallRetry
+	}
+	return time.Hour
+}
 
 type seenSpec struct {
 	generation int64
@@ -99,13 +132,15 @@ func (r *AgentGroupReconciler) asksSince(g *deepcallv1.AgentGroup) time.Time {
 // Reconcile observes the remote group, plans the difference, applies it and
 // writes the status once.
 func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// A pass that has begun runs to its end when the manager stops: an add
+	// cut off before its answer is recorded would cost a create-settle
+	// wait and a lookup. The manager's graceful shutdown timeout bounds it.
+	ctx = context.WithoutCancel(ctx)
 	g := &deepcallv1.AgentGroup{}
 	if err := r.Get(ctx, req.NamespacedName, g); err != nil {
-		if apierrors.IsNotFound(err) {
-			metrics.forget(req.NamespacedName)
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	ctx = groupapi.WithCaller(ctx, string(g.UID))
 	if !g.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, g)
 	}
@@ -119,6 +154,9 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 	s := &pass{r: r, g: g, base: g.DeepCopy()}
 	out := s.reconcileNormal(ctx)
+	if out.progress() == stalled && out.result.IsZero() && out.err == nil {
+		out.result = lowPriority(r.stallRetry())
+	}
 	if out.keepStatus {
 		return out.result, out.err
 	}
@@ -131,36 +169,37 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return out.result, out.err
 }
 
-// SetupWithManager watches AgentGroups, the Accounts whose client changed,
-// rivals (a DuplicateGroupName or GroupIDInUse clears when the holder lets
-// go), and the listings AgentGroups wait for.
+// forget drops what this process remembers of an AgentGroup that is gone.
+func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
+	account := types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}
+	if e, ok := r.Accounts.Get(account); ok {
+		e.Remote.Forget(g.UID)
+	}
+	r.Accounts.Unawait(account, g.UID)
+	r.stalled.Delete(g.UID)
+	r.readMisses.Delete(g.UID)
+	r.deletedByHand.Delete(g.UID)
+	r.specSeen.Delete(g.UID)
+	metrics.forget(client.ObjectKeyFromObject(g))
+}
+
+// SetupWithManager watches AgentGroups and their rivals (a
+// DuplicateGroupName or GroupIDInUse clears when the holder lets go); the
+// registry wakes those that wait for a listing or for their Account.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	b := ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).
-		Watches(&deepcallv1.AgentGroup{}, r.specSeenHandler()).
+		Watches(&deepcallv1.AgentGroup{}, r.memoryHandler()).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-			r.Accounts.SetWake(func(k types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: k}) })
+			r.Accounts.SetWake(func(k types.NamespacedName, after time.Duration) {
+				q.AddAfter(reconcile.Request{NamespacedName: k}, after)
+			})
 			return nil
 		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Named("agentgroup")
-	if r.AccountChanges != nil {
-		b = b.WatchesRawSource(source.Channel(r.AccountChanges, handler.EnqueueRequestsFromMapFunc(r.groupsOfAccount)))
-	}
-	return b.Complete(r)
-}
-
-func (r *AgentGroupReconciler) groupsOfAccount(ctx context.Context, o client.Object) []reconcile.Request {
-	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexGroupByAccount: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+		Named("agentgroup").
+		Complete(r)
 }
 
 // rivalsHandler wakes, when an AgentGroup changes its name or remote id or
@@ -188,15 +227,23 @@ func (r *AgentGroupReconciler) rivalsHandler() handler.EventHandler {
 	}
 }
 
-// specSeenHandler notes when each spec change arrives (it enqueues
-// nothing): that moment, not the later reconcile, anchors the listing the
-// create decision needs, so a batch applied together shares one listing.
-func (r *AgentGroupReconciler) specSeenHandler() handler.EventHandler {
+// memoryHandler keeps what this process remembers per AgentGroup (it
+// enqueues nothing). It notes when each spec change arrives: that moment,
+// not the later reconcile, anchors the listing the create decision needs,
+// so a batch applied together shares one listing. And it forgets an
+// AgentGroup that is gone, so nothing of it leaks or passes to a new
+// object of the same name.
+func (r *AgentGroupReconciler) memoryHandler() handler.EventHandler {
 	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, _ queue) { r.noteSpec(e.Object.(*deepcallv1.AgentGroup)) },
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) {
 			r.noteSpec(e.ObjectNew.(*deepcallv1.AgentGroup))
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ queue) {
+			if g, ok := e.Object.(*deepcallv1.AgentGroup); ok {
+				r.forget(g)
+			}
 		},
 	}
 }

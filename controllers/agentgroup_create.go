@@ -78,7 +78,7 @@ func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
 	case holder.UID == s.g.UID:
 		return s.bind(r.ID)
 	case holder.UID != "":
-		return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonDuplicateGroupName,
+		return &outcome{final: true, reason: deepcallv1.ReasonDuplicateGroupName,
 			message: fmt.Sprintf("remote group %s %q is already managed by AgentGroup %s: give this AgentGroup another spec.groupName", r.ID, r.Name, holder.Owner)}
 	case s.g.Spec.AdoptionPolicy != deepcallv1.AdoptionByName:
 		return s.nameConflict(fmt.Sprintf("remote group %s %q already exists and was not created by this AgentGroup: set spec.adoptionPolicy: ByName or spec.groupId: %q to manage it, or choose another spec.groupName", r.ID, r.Name, r.ID))
@@ -105,7 +105,7 @@ func (s *pass) awaitListing() *outcome {
 }
 
 func (s *pass) nameConflict(msg string) *outcome {
-	return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonNameConflict, message: msg, result: ctrl.Result{RequeueAfter: s.nextSync()}}
+	return &outcome{final: true, reason: deepcallv1.ReasonNameConflict, message: msg, result: s.resync()}
 }
 
 // create records the intent, stamped the moment the add is sent (after
@@ -207,7 +207,7 @@ func (s *pass) resolvePending(ctx context.Context) (string, *outcome) {
 		return "", nil
 	default:
 		sort.Strings(found)
-		return "", &outcome{stalled: true, final: true, reason: deepcallv1.ReasonAmbiguousCreate,
+		return "", &outcome{final: true, reason: deepcallv1.ReasonAmbiguousCreate,
 			message: fmt.Sprintf("an add call for %q got no answer and remote groups %s could each be the one it created: set spec.groupId to the right one and delete the others by hand", p.Name, strings.Join(found, ", "))}
 	}
 }

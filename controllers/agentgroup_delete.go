@@ -6,7 +6,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -23,6 +22,9 @@ func (r *AgentGroupReconciler) reconcileDelete(ctx context.Context, g *deepcallv
 	}
 	s := &pass{r: r, g: g, base: g.DeepCopy()}
 	done, out := s.deleteRemote(ctx)
+	if !done && out.keepStatus {
+		return out.result, out.err
+	}
 	if !done {
 		if err := s.writeStatus(ctx, out); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
@@ -35,14 +37,7 @@ func (r *AgentGroupReconciler) reconcileDelete(ctx context.Context, g *deepcallv
 	if err := r.Patch(ctx, g, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if e, ok := r.Accounts.Get(types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}); ok {
-		e.Remote.Forget(g.UID)
-	}
-	r.stalled.Delete(client.ObjectKeyFromObject(g))
-	r.readMisses.Delete(g.UID)
-	r.deletedByHand.Delete(g.UID)
-	r.specSeen.Delete(g.UID)
-	metrics.forget(client.ObjectKeyFromObject(g))
+	r.forget(g)
 	return ctrl.Result{}, nil
 }
 
@@ -102,7 +97,7 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 	}
 	if err != nil {
 		out := s.remoteError(fmt.Sprintf("delete group %s", id), err)
-		if out.stalled {
+		if out.progress() == stalled {
 			out.message += "; set spec.deletionPolicy: Orphan to delete the AgentGroup and keep the remote group"
 		}
 		return false, out

@@ -8,8 +8,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/accounts"
@@ -54,11 +56,12 @@ func (s *pass) reconcileNormal(ctx context.Context) outcome {
 	if out := s.useAccount(ctx, true); out != nil {
 		return *out
 	}
-	key := client.ObjectKeyFromObject(g)
-	if m, ok := s.r.stalled.Load(key); ok && m.(stallMark) == (stallMark{g.Generation, s.entry.Epoch}) {
-		return outcome{keepStatus: true}
+	if m, ok := s.r.stalled.Load(g.UID); ok {
+		if m := m.(stallMark); m.holds(g, s.entry.Epoch) {
+			return outcome{keepStatus: true, result: lowPriority(time.Until(m.until))}
+		}
+		s.r.stalled.Delete(g.UID)
 	}
-	s.r.stalled.Delete(key)
 
 	obs, out := s.observe(ctx)
 	if obs.release != nil {
@@ -78,31 +81,46 @@ func (s *pass) reconcileNormal(ctx context.Context) outcome {
 	return s.apply(ctx, obs, p)
 }
 
+func (s *pass) accountKey() types.NamespacedName {
+	return types.NamespacedName{Namespace: s.g.Namespace, Name: s.g.AccountName()}
+}
+
 // useAccount finds the Account's client; for a normal pass the Account must
-// be Ready, for a deletion any built client will do.
+// be Ready, for a deletion any built client will do. Until the Account's
+// credentials have been checked (as after a restart) the AgentGroup waits
+// without writing: it has nothing new to say. The Account wakes the
+// AgentGroups that wait for it once it works.
 func (s *pass) useAccount(ctx context.Context, mustBeReady bool) *outcome {
-	g := s.g
-	key := types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}
-	acct := &deepcallv1.Account{}
-	if err := s.r.Get(ctx, key, acct); err != nil {
+	key := s.accountKey()
+	group := client.ObjectKeyFromObject(s.g)
+	if err := s.r.Get(ctx, key, &deepcallv1.Account{}); err != nil {
 		if apierrors.IsNotFound(err) {
+			s.r.Accounts.Await(key, s.g.UID, group)
 			return &outcome{reason: deepcallv1.ReasonAccountNotFound, message: fmt.Sprintf("Account %q not found in namespace %s", key.Name, key.Namespace),
-				result: ctrl.Result{RequeueAfter: time.Minute}}
+				result: lowPriority(accountSafetyNet)}
 		}
 		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
 	}
-	entry, ok := s.r.Accounts.Get(key)
-	ready, why := false, "its credentials have not been checked yet"
-	if ok {
-		ready, why = entry.Ready()
+	entry, why := s.r.Accounts.Lookup(key)
+	checked := why != "" // an Account with no client says why
+	if entry != nil {
+		var ready bool
+		ready, checked, why = entry.Ready()
+		if ready || !mustBeReady {
+			s.entry = entry
+			return nil
+		}
 	}
-	if !ok || (mustBeReady && !ready) {
-		// The Account controller wakes this group when that changes.
-		return &outcome{reason: deepcallv1.ReasonAccountNotReady, message: fmt.Sprintf("Account %s is not ready: %s", key.Name, why), result: ctrl.Result{RequeueAfter: time.Minute}}
+	s.r.Accounts.Await(key, s.g.UID, group)
+	if !checked {
+		return &outcome{keepStatus: true, result: lowPriority(accountSafetyNet)}
 	}
-	s.entry = entry
-	return nil
+	return &outcome{reason: deepcallv1.ReasonAccountNotReady, message: fmt.Sprintf("Account %s is not ready: %s", key.Name, why), result: lowPriority(accountSafetyNet)}
 }
+
+// accountSafetyNet re-checks an AgentGroup waiting for its Account, in
+// case the wake was missed.
+const accountSafetyNet = 10 * time.Minute
 
 // observe answers, in this order: does the binding belong to the remote
 // account the Account resolves to; which remote group is this AgentGroup's;
@@ -139,7 +157,7 @@ func (s *pass) observe(ctx context.Context) (observation, *outcome) {
 	}
 	switch {
 	case s.g.Spec.GroupID != "":
-		return observation{}, &outcome{stalled: true, final: true, reason: deepcallv1.ReasonRemoteGroupNotFound,
+		return observation{}, &outcome{final: true, reason: deepcallv1.ReasonRemoteGroupNotFound,
 			message: fmt.Sprintf("remote group %s (spec.groupId) does not exist or is not visible to this account", id)}
 	case s.g.IsObserveOnly():
 		return observation{}, nil
@@ -158,7 +176,7 @@ func (s *pass) boundID(ctx context.Context) (string, *outcome) {
 	g := s.g
 	switch bound, named := g.Status.GroupID, g.Spec.GroupID; {
 	case bound != "" && named != "" && bound != named:
-		return "", &outcome{stalled: true, final: true, reason: deepcallv1.ReasonGroupIDMismatch,
+		return "", &outcome{final: true, reason: deepcallv1.ReasonGroupIDMismatch,
 			message: fmt.Sprintf("this AgentGroup manages remote group %s (status.groupId); spec.groupId %s would leave it unmanaged, so nothing is done. "+
 				"To manage %s instead, delete this AgentGroup (deletionPolicy decides what happens to %s) and create one with spec.groupId %s", bound, named, named, bound, named)}
 	case bound != "":
@@ -222,12 +240,19 @@ func (s *pass) listed(ctx context.Context, id string) (bool, error) {
 
 func (s *pass) remote() *accounts.Remote { return s.entry.Remote }
 
-func (s *pass) nextSync() time.Duration {
+// resync schedules the next drift check, at low priority: a person's edit
+// goes before a thousand checks that are due.
+func (s *pass) resync() ctrl.Result {
 	interval := 10 * time.Minute
 	if s.entry != nil && s.entry.Interval() > 0 {
 		interval = s.entry.Interval()
 	}
-	return accounts.NextSync(time.Now(), interval, string(s.g.UID))
+	return lowPriority(accounts.NextSync(time.Now(), interval, string(s.g.UID)))
+}
+
+// lowPriority requeues after d behind every event a person caused.
+func lowPriority(d time.Duration) ctrl.Result {
+	return ctrl.Result{RequeueAfter: max(d, 10*time.Millisecond), Priority: ptr.To(handler.LowPriority)}
 }
 
 func desired(g *deepcallv1.AgentGroup) plan.Desired {

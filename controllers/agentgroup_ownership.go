@@ -42,7 +42,7 @@ func (s *pass) checkRemoteAccount() *outcome {
 		msg = fmt.Sprintf("%s belongs to remote account %s; Account %s's ssid credentials cannot be matched to it, because the account they open lists no group: nothing is created, changed or deleted. "+
 			"Use userId and token credentials, or see AccountChanged in docs/reference.md", what, recorded, g.AccountName())
 	}
-	return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonAccountChanged, message: msg}
+	return &outcome{final: true, reason: deepcallv1.ReasonAccountChanged, message: msg}
 }
 
 // checkHolder refuses a remote group another AgentGroup holds.
@@ -58,7 +58,7 @@ func (s *pass) checkHolder(ctx context.Context, id string) *outcome {
 }
 
 func (s *pass) inUse(id string, holder accounts.Claim) *outcome {
-	return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonGroupIDInUse,
+	return &outcome{final: true, reason: deepcallv1.ReasonGroupIDInUse,
 		message: fmt.Sprintf("remote group %s is managed by AgentGroup %s: this AgentGroup makes no change to it, and deleting it leaves the group alone. "+
 			"Delete one of the two, or give this one another spec.groupId", id, holder.Owner)}
 }
@@ -133,7 +133,7 @@ func (s *pass) checkNameHolder(ctx context.Context, name string) *outcome {
 	if first.UID == s.g.UID {
 		return nil
 	}
-	return &outcome{stalled: true, final: true, reason: deepcallv1.ReasonDuplicateGroupName,
+	return &outcome{final: true, reason: deepcallv1.ReasonDuplicateGroupName,
 		message: fmt.Sprintf("AgentGroup %s/%s already manages the group name %q on remote account %s: give this AgentGroup another spec.groupName",
 			first.Namespace, first.Name, name, rem.ID)}
 }

@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
@@ -19,8 +21,8 @@ import (
 )
 
 // outcome is what a pass found and did; status and requeue follow from it.
+// Its reason decides Ready, Reconciling and Stalled (agentGroupProgress).
 type outcome struct {
-	ready, stalled bool
 	// final: this generation was fully evaluated (status.observedGeneration).
 	final           bool
 	reason, message string
@@ -34,6 +36,8 @@ type outcome struct {
 	err        error
 	keepStatus bool
 }
+
+func (o outcome) progress() progress { return agentGroupProgress[o.reason] }
 
 type pendingEvent struct {
 	warning      bool
@@ -61,7 +65,7 @@ func (s *pass) writeStatus(ctx context.Context, out outcome) error {
 	if err != nil {
 		return err
 	}
-	if !out.ready && (oldReady == nil || oldReady.Reason != out.reason) && failureReasons[out.reason] {
+	if (oldReady == nil || oldReady.Reason != out.reason) && failureReasons[out.reason] {
 		s.event(true, out.reason, "%s", out.message)
 	}
 	s.emit()
@@ -75,10 +79,10 @@ var failureReasons = map[string]bool{
 	deepcallv1.ReasonNameConflict: true, deepcallv1.ReasonDuplicateGroupName: true, deepcallv1.ReasonRemoteGroupNotFound: true,
 	deepcallv1.ReasonPermissionDenied: true, deepcallv1.ReasonInvalidRequest: true, deepcallv1.ReasonRemoteError: true,
 	deepcallv1.ReasonGroupIDInUse: true, deepcallv1.ReasonGroupIDMismatch: true, deepcallv1.ReasonAccountChanged: true,
+	deepcallv1.ReasonNothingToObserve: true,
 }
 
 // applyOutcome sets the status fields and conditions an outcome implies.
-// Reconciling and Stalled exist only while True (the kstatus convention).
 func applyOutcome(g *deepcallv1.AgentGroup, out outcome) {
 	gen := g.Generation
 	conds := &g.Status.Conditions
@@ -97,21 +101,7 @@ func applyOutcome(g *deepcallv1.AgentGroup, out outcome) {
 			setCondition(conds, gen, deepcallv1.ConditionInSync, metav1.ConditionFalse, deepcallv1.ReasonOutOfSync, driftSummary(out.drift))
 		}
 	}
-	if out.ready {
-		setCondition(conds, gen, deepcallv1.ConditionReady, metav1.ConditionTrue, out.reason, out.message)
-	} else {
-		setCondition(conds, gen, deepcallv1.ConditionReady, metav1.ConditionFalse, out.reason, out.message)
-	}
-	if out.stalled {
-		setCondition(conds, gen, deepcallv1.ConditionStalled, metav1.ConditionTrue, out.reason, out.message)
-	} else {
-		meta.RemoveStatusCondition(conds, deepcallv1.ConditionStalled)
-	}
-	if !out.ready && !out.stalled && out.reason != deepcallv1.ReasonSuspended && !(out.final && out.reason == deepcallv1.ReasonRemoteGroupNotFound) {
-		setCondition(conds, gen, deepcallv1.ConditionReconciling, metav1.ConditionTrue, out.reason, out.message)
-	} else {
-		meta.RemoveStatusCondition(conds, deepcallv1.ConditionReconciling)
-	}
+	setReady(conds, gen, out.progress(), out.reason, out.message)
 	if out.final {
 		g.Status.ObservedGeneration = gen
 	}
@@ -154,30 +144,52 @@ func (s *pass) rebaseStatus(ctx context.Context) error {
 	return s.patchStatus(ctx)
 }
 
-// remoteError turns a failed call into an outcome: terminal errors stall
-// until something changes, the rest back off.
+// remoteError turns a failed call into an outcome: a call the budget held
+// back or the API throttled comes back when it may; terminal errors stall
+// until something changes; the rest back off.
 func (s *pass) remoteError(call string, err error) outcome {
 	msg := fmt.Sprintf("%s: %v", call, err)
+	if until, ok := groupapi.HeldUntil(err); ok {
+		return s.held(until, msg)
+	}
 	switch {
 	case groupapi.IsPermissionDenied(err):
 		s.markStalled()
-		return outcome{stalled: true, final: true, reason: deepcallv1.ReasonPermissionDenied, err: reconcile.TerminalError(err),
+		return outcome{final: true, reason: deepcallv1.ReasonPermissionDenied,
 			message: msg + " (grant the account the AGENT_TO_AGENT_CALL permission or fix the credentials Secret)"}
 	case groupapi.IsTerminal(err):
 		s.markStalled()
-		return outcome{stalled: true, final: true, reason: deepcallv1.ReasonInvalidRequest, message: msg, err: reconcile.TerminalError(err)}
-	}
-	if d, ok := groupapi.RetryAfter(err); ok {
-		return outcome{reason: deepcallv1.ReasonRemoteError, message: msg, result: ctrl.Result{RequeueAfter: d}}
+		return outcome{final: true, reason: deepcallv1.ReasonInvalidRequest, message: msg}
 	}
 	return outcome{reason: deepcallv1.ReasonRemoteError, message: msg, err: err}
 }
 
-func (s *pass) markStalled() {
-	if s.entry != nil {
-		s.r.stalled.Store(client.ObjectKeyFromObject(s.g), stallMark{s.g.Generation, s.entry.Epoch})
-	}
+// held ends a pass whose call waits for its remote account's budget (its
+// turn on the rate limit, or a Retry-After): it comes back then, without
+// holding a worker. The status is written only when the pass changed it,
+// or to say that a new generation waits; a drift check held back leaves
+// a Ready group Ready.
+func (s *pass) held(until time.Time, msg string) outcome {
+	out := outcome{reason: deepcallv1.ReasonThrottled, message: msg, result: ctrl.Result{RequeueAfter: max(time.Until(until), 10*time.Millisecond)}}
+	ready := meta.FindStatusCondition(s.g.Status.Conditions, deepcallv1.ConditionReady)
+	unchanged := equality.Semantic.DeepEqual(s.g.Status, s.base.Status)
+	out.keepStatus = unchanged && (ready == nil || ready.ObservedGeneration == s.g.Generation)
+	return out
 }
+
+// markStalled remembers that this generation, with this client and these
+// annotations, hit a terminal error: passes until the re-poll leave it be,
+// and a new client for the Account wakes it.
+func (s *pass) markStalled() {
+	if s.entry == nil {
+		return
+	}
+	s.r.stalled.Store(s.g.UID, stallMark{generation: s.g.Generation, epoch: s.entry.Epoch, annotations: annotationsHash(s.g), until: time.Now().Add(s.r.stallRetry())})
+	s.r.Accounts.Await(s.accountKey(), s.g.UID, client.ObjectKeyFromObject(s.g))
+}
+
+// maxEventNote is the longest note events.k8s.io/v1 accepts.
+const maxEventNote = 1024
 
 func (s *pass) emit() {
 	for _, e := range s.events {
@@ -185,7 +197,20 @@ func (s *pass) emit() {
 		if e.warning {
 			typ = corev1.EventTypeWarning
 		}
-		s.r.Recorder.Eventf(s.g, nil, typ, e.reason, "Reconcile", "%s", e.note)
+		s.r.Recorder.Eventf(s.g, nil, typ, e.reason, "Reconcile", "%s", truncate(e.note, maxEventNote))
 	}
 	s.events = nil
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = " …"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }

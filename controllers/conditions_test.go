@@ -22,11 +22,11 @@ func TestApplyOutcome(t *testing.T) {
 		observed bool
 	}{
 		"synced": {
-			out:  outcome{ready: true, final: true, reason: deepcallv1.ReasonSynced, remote: &plan.Remote{ID: "1"}, driftKnown: true},
+			out:  outcome{final: true, reason: deepcallv1.ReasonSynced, remote: &plan.Remote{ID: "1"}, driftKnown: true},
 			want: []string{"InSync=True/InSync", "Ready=True/Synced"}, observed: true,
 		},
 		"observing with drift": {
-			out:  outcome{ready: true, final: true, reason: deepcallv1.ReasonObserving, remote: &plan.Remote{ID: "1"}, drift: []string{"x"}, driftKnown: true},
+			out:  outcome{final: true, reason: deepcallv1.ReasonObserving, remote: &plan.Remote{ID: "1"}, drift: []string{"x"}, driftKnown: true},
 			want: []string{"InSync=False/OutOfSync", "Ready=True/Observing"}, observed: true,
 		},
 		"retrying": {
@@ -34,16 +34,16 @@ func TestApplyOutcome(t *testing.T) {
 			want: []string{"Ready=False/RemoteError", "Reconciling=True/RemoteError"},
 		},
 		"stalled": {
-			out:  outcome{stalled: true, final: true, reason: deepcallv1.ReasonNameConflict},
+			out:  outcome{final: true, reason: deepcallv1.ReasonNameConflict},
 			want: []string{"Ready=False/NameConflict", "Stalled=True/NameConflict"}, observed: true,
 		},
 		"suspended": {
 			out:  outcome{final: true, reason: deepcallv1.ReasonSuspended},
-			want: []string{"Ready=False/Suspended"}, observed: true,
+			want: []string{"Ready=True/Suspended"}, observed: true,
 		},
 		"observe finds no group": {
-			out:  outcome{final: true, reason: deepcallv1.ReasonRemoteGroupNotFound, drift: []string{plan.DriftMissing}, driftKnown: true},
-			want: []string{"InSync=False/OutOfSync", "Ready=False/RemoteGroupNotFound"}, observed: true,
+			out:  outcome{final: true, reason: deepcallv1.ReasonNothingToObserve, drift: []string{plan.DriftMissing}, driftKnown: true},
+			want: []string{"InSync=False/OutOfSync", "Ready=True/NothingToObserve"}, observed: true,
 		},
 	}
 	for name, tc := range cases {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,8 +35,9 @@ func TestLostResponseOnAddMakesOneGroup(t *testing.T) {
 	}
 }
 
-// dieAfterAdd stands for a manager that dies between the add call and the
-// status write: the add reaches the API, the reconcile never learns the id.
+// dieAfterAdd stands for a manager that dies (SIGKILL) between the add
+// call and the status write: the add reaches the API, the reconcile never
+// learns the id.
 type dieAfterAdd struct {
 	groupapi.Interface
 	died chan<- struct{}
@@ -46,8 +48,7 @@ func (d dieAfterAdd) Add(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	close(d.died)
-	<-ctx.Done() // the manager is being stopped
-	return "", ctx.Err()
+	return "", errors.New("killed before the answer was read")
 }
 
 func TestManagerStoppedMidCreateMakesOneGroup(t *testing.T) {

@@ -32,7 +32,7 @@ func TestDeletionPolicies(t *testing.T) {
 	s.waitReady("keep")
 	s.waitReady("paused")
 	s.update("paused", func(g *deepcallv1.AgentGroup) { g.Spec.Suspend = true })
-	s.waitReason("paused", metav1.ConditionFalse, deepcallv1.ReasonSuspended)
+	s.waitReason("paused", metav1.ConditionTrue, deepcallv1.ReasonSuspended)
 
 	// The remote group is already gone: "not found" counts as deleted.
 	gone := remoteID(t, s.get("temp"))

@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -78,6 +77,10 @@ type story struct {
 	rps int32
 	// createSettle is the manager's --create-settle (default 6s).
 	createSettle time.Duration
+	// maxRetryAfter is the manager's --max-retry-after (0: the default).
+	maxRetryAfter time.Duration
+	// stallRetry is how long a stalled AgentGroup waits (0: an hour).
+	stallRetry time.Duration
 	// factory wraps the clients the manager builds (nil: none).
 	wrap func(groupapi.Interface) groupapi.Interface
 	// registry and client are the running manager's.
@@ -161,15 +164,14 @@ func (s *story) start() {
 		return s.wrap(c), nil
 	})
 	s.registry, s.client = registry, mgr.GetClient()
-	changes := make(chan event.GenericEvent, 64)
 	s.must((&AccountReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("account-controller"),
-		Accounts: registry, ClientRebuilt: changes, RequestTimeout: 5 * time.Second,
+		Accounts: registry, RequestTimeout: 5 * time.Second, MaxRetryAfter: s.maxRetryAfter,
 	}).SetupWithManager(mgr))
 	s.must((&AgentGroupReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("agentgroup-controller"),
-		Accounts: registry, AccountChanges: changes,
-		CreateSettle: s.createSettle, MaxConcurrentReconciles: 4,
+		Accounts:     registry,
+		CreateSettle: s.createSettle, MaxConcurrentReconciles: 4, StallRetry: s.stallRetry,
 	}).SetupWithManager(mgr))
 	done := make(chan struct{})
 	go func() {
@@ -300,6 +302,17 @@ func (s *story) kstatus(name string) status.Status {
 	s.t.Helper()
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("AgentGroup"))
+	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, u))
+	res, err := status.Compute(u)
+	s.must(err)
+	return res.Status
+}
+
+// accountKstatus is kstatus's verdict on an Account.
+func (s *story) accountKstatus(name string) status.Status {
+	s.t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("Account"))
 	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, u))
 	res, err := status.Compute(u)
 	s.must(err)

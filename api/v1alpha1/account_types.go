@@ -97,6 +97,12 @@ type AccountStatus struct {
 	// lastSyncTime is when the account's groups were last listed.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// throttledUntil is set while the Group API has asked, with a 429 and
+	// Retry-After, for a pause of this remote account: no call for any of
+	// its AgentGroups goes out before it (capped by --max-retry-after).
+	// +optional
+	ThrottledUntil *metav1.Time `json:"throttledUntil,omitempty"`
 }
 
 // Account is one DeepCall account (a brand host and its credentials) used

@@ -36,6 +36,8 @@ const (
 	ReasonNameConflict        = "NameConflict"
 	ReasonDuplicateGroupName  = "DuplicateGroupName"
 	ReasonRemoteGroupNotFound = "RemoteGroupNotFound"
+	ReasonNothingToObserve    = "NothingToObserve"
+	ReasonThrottled           = "Throttled"
 	ReasonDriftDetected       = "DriftDetected"
 	ReasonDriftCorrected      = "DriftCorrected"
 	ReasonObserving           = "Observing"
@@ -61,4 +63,7 @@ const (
 	// EventRemoteAccountChanged: an Account's credentials now resolve to
 	// another remote account than before.
 	EventRemoteAccountChanged = "RemoteAccountChanged"
+	// EventThrottled: the Group API asked an Account's remote account to
+	// pause (429 with Retry-After).
+	EventThrottled = "Throttled"
 )

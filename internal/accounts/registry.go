@@ -64,7 +64,13 @@ type Registry struct {
 	entries map[types.NamespacedName]*Entry
 	remotes map[RemoteAccount]*Remote
 	epochs  int64
-	wake    func(types.NamespacedName)
+	wake    func(types.NamespacedName, time.Duration)
+	// wakeAccount enqueues an Account (its remote account began a pause).
+	wakeAccount func(types.NamespacedName)
+	// refused holds, per Account with no client, why it has none.
+	refused map[types.NamespacedName]string
+	// waiters are, per Account, the AgentGroups that wait for it to work.
+	waiters map[types.NamespacedName]map[types.UID]types.NamespacedName
 }
 
 // NewRegistry returns an empty registry; a nil factory means groupapi.New.
@@ -72,24 +78,134 @@ func NewRegistry(factory Factory) *Registry {
 	if factory == nil {
 		factory = func(o groupapi.Options) (groupapi.Interface, error) { return groupapi.New(o) }
 	}
-	return &Registry{factory: factory, entries: map[types.NamespacedName]*Entry{}, remotes: map[RemoteAccount]*Remote{}}
+	return &Registry{factory: factory, entries: map[types.NamespacedName]*Entry{}, remotes: map[RemoteAccount]*Remote{},
+		refused: map[types.NamespacedName]string{}, waiters: map[types.NamespacedName]map[types.UID]types.NamespacedName{}}
 }
 
-// SetWake sets what is called for an AgentGroup whose awaited listing has
-// arrived (the AgentGroup controller enqueues it).
-func (r *Registry) SetWake(f func(types.NamespacedName)) {
+// SetWake sets how an AgentGroup is enqueued after a delay: one whose
+// awaited listing has arrived, or that waited for its Account (the
+// AgentGroup controller's queue).
+func (r *Registry) SetWake(f func(types.NamespacedName, time.Duration)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.wake = f
 }
 
-func (r *Registry) notify(key types.NamespacedName) {
+// SetAccountWake sets how an Account is enqueued when its remote account
+// begins a Retry-After pause (the Account controller's queue).
+func (r *Registry) SetAccountWake(f func(types.NamespacedName)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wakeAccount = f
+}
+
+func (r *Registry) notify(key types.NamespacedName) { r.wakeAfter(key, 0) }
+
+func (r *Registry) wakeAfter(key types.NamespacedName, after time.Duration) {
 	r.mu.Lock()
 	wake := r.wake
 	r.mu.Unlock()
 	if wake != nil {
-		wake(key)
+		wake(key, after)
 	}
+}
+
+// pauseBegan tells the Accounts on a remote account that it is paused.
+func (r *Registry) pauseBegan(remote *Remote) {
+	r.mu.Lock()
+	wake := r.wakeAccount
+	var keys []types.NamespacedName
+	for k, e := range r.entries {
+		if e.Remote == remote {
+			keys = append(keys, k)
+		}
+	}
+	r.mu.Unlock()
+	if wake == nil {
+		return
+	}
+	for _, k := range keys {
+		wake(k)
+	}
+}
+
+// Await records that an AgentGroup waits for its Account: the Account is
+// not ready, or the group stalled on an error new credentials may fix.
+// WakeWaiters wakes it.
+func (r *Registry) Await(account types.NamespacedName, uid types.UID, group types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.waiters[account]
+	if w == nil {
+		w = map[types.UID]types.NamespacedName{}
+		r.waiters[account] = w
+	}
+	w[uid] = group
+}
+
+// Unawait forgets an AgentGroup that no longer waits (or is gone).
+func (r *Registry) Unawait(account types.NamespacedName, uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w := r.waiters[account]; w != nil {
+		delete(w, uid)
+		if len(w) == 0 {
+			delete(r.waiters, account)
+		}
+	}
+}
+
+// WakeWaiters wakes the AgentGroups waiting for the Account, spread at
+// the remote account's rate: each needs at least one call, so waking them
+// faster would only queue them on the budget.
+func (r *Registry) WakeWaiters(account types.NamespacedName) {
+	r.mu.Lock()
+	w := r.waiters[account]
+	delete(r.waiters, account)
+	e := r.entries[account]
+	r.mu.Unlock()
+	keys := make([]types.NamespacedName, 0, len(w))
+	for _, k := range w {
+		keys = append(keys, k)
+	}
+	r.WakeSpread(e, keys)
+}
+
+// WakeSpread wakes AgentGroups of the entry's remote account one budget
+// interval apart.
+func (r *Registry) WakeSpread(e *Entry, keys []types.NamespacedName) {
+	spacing := time.Second / defaultSpreadRPS
+	if e != nil {
+		if rps, _ := e.Remote.Budget.Limit(); rps > 0 {
+			spacing = time.Duration(float64(time.Second) / rps)
+		}
+	}
+	for i, k := range keys {
+		r.wakeAfter(k, time.Duration(i)*spacing)
+	}
+}
+
+// defaultSpreadRPS spaces wakes of an Account with no client.
+const defaultSpreadRPS = 5
+
+// Refuse drops the Account's client and records why it has none (its
+// Secret is missing or unusable), for its AgentGroups to report.
+func (r *Registry) Refuse(key types.NamespacedName, why string) {
+	r.Forget(key)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refused[key] = why
+}
+
+// Lookup returns the Account's entry; without one, why the Account has no
+// client ("": it has not been checked yet).
+func (r *Registry) Lookup(key types.NamespacedName) (*Entry, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.entries[key]; ok {
+		return e, ""
+	}
+	return nil, r.refused[key]
 }
 
 // Entry is one Account's client and what is known about it.
@@ -109,10 +225,13 @@ type Entry struct {
 	burst       int
 
 	mu       sync.Mutex
+	checked  bool // the credentials were tried
 	ready    bool
 	notReady string
-	interval time.Duration
-	groups   int // AgentGroups of the Account, for the shared sync budget
+	// failingSince is when listing began to fail (zero: it works).
+	failingSince time.Time
+	interval     time.Duration
+	groups       int // AgentGroups of the Account, for the shared sync budget
 }
 
 // Ensure returns the Account's entry, building a new client only when what
@@ -132,10 +251,12 @@ func (r *Registry) Ensure(key types.NamespacedName, opts groupapi.Options, user 
 		}
 		return old, false, nil
 	}
+	delete(r.refused, key)
 	id := RemoteAccount{Host: HostOf(opts.BaseURL), User: user}
 	remote := r.remotes[id]
 	if remote == nil {
 		remote = newRemote(id, r.notify)
+		remote.Budget.OnPause(func(time.Time) { r.pauseBegan(remote) })
 		if id.Known() {
 			r.remotes[id] = remote
 		}
@@ -147,7 +268,7 @@ func (r *Registry) Ensure(key types.NamespacedName, opts groupapi.Options, user 
 	}
 	r.epochs++
 	e := &Entry{Client: c, Epoch: r.epochs, Remote: remote, fingerprint: fingerprint, credentials: credentials,
-		rps: opts.RequestsPerSecond, burst: opts.Burst, notReady: "its credentials have not been checked yet"}
+		rps: opts.RequestsPerSecond, burst: opts.Burst}
 	if had {
 		e.interval = old.Interval()
 	}
@@ -211,6 +332,7 @@ func (r *Registry) release(remote *Remote) {
 }
 
 // Get returns the Account's entry, if its controller has built one.
+// AgentGroups use Lookup, which also says why there is none.
 func (r *Registry) Get(key types.NamespacedName) (*Entry, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -222,6 +344,7 @@ func (r *Registry) Get(key types.NamespacedName) (*Entry, bool) {
 func (r *Registry) Forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.refused, key)
 	if e, ok := r.entries[key]; ok {
 		delete(r.entries, key)
 		r.release(e.Remote)
@@ -256,15 +379,27 @@ func (e *Entry) SetReady(ready bool, why string) (becameReady bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	becameReady = ready && !e.ready
-	e.ready, e.notReady = ready, why
+	e.checked, e.ready, e.notReady = true, ready, why
 	return becameReady
 }
 
-// Ready reports whether the credentials work, and why not.
-func (e *Entry) Ready() (bool, string) {
+// ListFailed records a failed listing and returns since when listing has
+// failed without a success in between.
+func (e *Entry) ListFailed(now time.Time) time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.ready, e.notReady
+	if e.failingSince.IsZero() {
+		e.failingSince = now
+	}
+	return e.failingSince
+}
+
+// Ready reports whether the credentials work, and why not; checked is
+// false until they were tried.
+func (e *Entry) Ready() (ready, checked bool, why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ready, e.checked, e.notReady
 }
 
 // SetInterval records the effective drift-check interval.

@@ -206,6 +206,9 @@ func (r *Remote) start() {
 
 func (r *Remote) list(c groupapi.Interface, started time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	// As a named caller it does not sleep through a Retry-After pause: it
+	// fails at once, and its waiters come back when the pause ends.
+	ctx = groupapi.WithCaller(ctx, "listing of "+r.ID.String())
 	groups, err := c.List(ctx, groupapi.ListOptions{Quick: true})
 	cancel()
 	r.mu.Lock()

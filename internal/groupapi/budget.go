@@ -3,11 +3,18 @@ package groupapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
+
+// MaxInlineWait is the longest a named caller's call waits for its turn
+// (see WithCaller): longer, it is not sent and the caller is told when to
+// come back, so no reconcile worker sleeps on one account's rate limit
+// while another account's work waits for a worker.
+const MaxInlineWait = 250 * time.Millisecond
 
 // Budget is the rate limit that every call to one remote account draws
 // on: a token bucket, and the pause a 429's Retry-After asks for. Clients
@@ -18,13 +25,23 @@ type Budget struct {
 
 	mu          sync.Mutex
 	pausedUntil time.Time // set by a 429: nobody calls before it
+	onPause     func(until time.Time)
+	// turns are tokens reserved for callers told to come back later.
+	turns map[string]turn
+	swept time.Time
+}
+
+// turn is what a caller sent away has reserved: tokens, usable from due.
+type turn struct {
+	tokens int
+	due    time.Time
 }
 
 // NewBudget returns a budget of rps requests per second with burst
 // (<= 0: 5 and 10).
 func NewBudget(rps float64, burst int) *Budget {
 	rps, burst = budgetDefaults(rps, burst)
-	return &Budget{limiter: rate.NewLimiter(rate.Limit(rps), burst)}
+	return &Budget{limiter: rate.NewLimiter(rate.Limit(rps), burst), turns: map[string]turn{}}
 }
 
 // SetLimit changes the rate and burst for calls from now on.
@@ -47,42 +64,189 @@ func budgetDefaults(rps float64, burst int) (float64, int) {
 	return rps, burst
 }
 
-// wait honours a server-requested pause, then takes a token.
-func (b *Budget) wait(ctx context.Context) error {
+// OnPause sets what is called when a Retry-After starts a pause (not when
+// one extends a pause already running).
+func (b *Budget) OnPause(f func(until time.Time)) {
 	b.mu.Lock()
-	until := b.pausedUntil
+	defer b.mu.Unlock()
+	b.onPause = f
+}
+
+// PausedUntil is the end of the pause a Retry-After asked for (zero or
+// past: none).
+func (b *Budget) PausedUntil() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pausedUntil
+}
+
+// pause holds every call until until.
+func (b *Budget) pause(until time.Time) {
+	b.mu.Lock()
+	started := !b.pausedUntil.After(time.Now())
+	if until.After(b.pausedUntil) {
+		b.pausedUntil = until
+	}
+	f := b.onPause
 	b.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
+	if started && f != nil {
+		f(until)
+	}
+}
+
+// take lets one call go, or says why not. A named caller (WithCaller)
+// never waits longer than MaxInlineWait: during a pause, or when its turn
+// on the token bucket is further off, it gets a *ThrottledError saying
+// when to come back, and its turn stays reserved for then. Calls of no
+// caller (background listings, tools) wait in line, bounded by ctx.
+func (b *Budget) take(ctx context.Context) error {
+	c, _ := ctx.Value(callerKey{}).(*caller)
+	now := time.Now()
+	b.mu.Lock()
+	if until := b.pausedUntil; until.After(now) {
+		b.mu.Unlock()
+		if c != nil {
+			return &ThrottledError{Until: until, RetryAfter: true}
+		}
+		if err := sleep(ctx, until.Sub(now)); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		now = time.Now()
+	}
+	b.sweepLocked(now)
+	if c == nil {
+		b.mu.Unlock()
+		return b.waitInLine(ctx)
+	}
+	if t, ok := b.turns[c.id]; ok && t.tokens > 0 {
+		if d := t.due.Sub(now); d > MaxInlineWait {
+			b.mu.Unlock()
+			return &ThrottledError{Until: t.due}
+		}
+		if t.tokens--; t.tokens == 0 {
+			delete(b.turns, c.id)
+		} else {
+			b.turns[c.id] = t
+		}
+		b.mu.Unlock()
+		c.calls++
+		return sleep(ctx, time.Until(t.due))
+	}
+	r := b.limiter.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	if r.OK() && d <= MaxInlineWait {
+		b.mu.Unlock()
+		c.calls++
+		if d > 0 {
+			throttledTotal.WithLabelValues("client").Inc()
+		}
+		if err := sleep(ctx, d); err != nil {
+			r.Cancel()
+			return err
+		}
+		return nil
+	}
+	r.CancelAt(now)
+	// Come back with a token for every call this pass made so far and the
+	// one refused: a pass that needs three calls must not lose its turn to
+	// its own first call on every return. One reservation per token, so a
+	// turn may hold more tokens than the burst.
+	t := turn{tokens: c.calls + 1}
+	for range t.tokens {
+		if r := b.limiter.ReserveN(now, 1); r.OK() {
+			t.due = now.Add(r.DelayFrom(now))
 		}
 	}
+	b.turns[c.id] = t
+	b.mu.Unlock()
+	throttledTotal.WithLabelValues("client").Inc()
+	return &ThrottledError{Until: t.due}
+}
+
+// waitInLine takes a token, sleeping as long as the bucket says.
+func (b *Budget) waitInLine(ctx context.Context) error {
 	r := b.limiter.Reserve()
 	if !r.OK() {
 		return errors.New("rate limiter refused the call")
 	}
 	if d := r.Delay(); d > 0 {
 		throttledTotal.WithLabelValues("client").Inc()
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
+		if err := sleep(ctx, d); err != nil {
 			r.Cancel()
-			return ctx.Err()
+			return err
 		}
 	}
 	return nil
 }
 
-func (b *Budget) pause(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if until := time.Now().Add(d); until.After(b.pausedUntil) {
-		b.pausedUntil = until
+// sweepLocked forgets turns their callers did not come back for (the
+// object went away); their tokens are spent either way.
+func (b *Budget) sweepLocked(now time.Time) {
+	if now.Sub(b.swept) < time.Minute {
+		return
 	}
+	b.swept = now
+	for id, t := range b.turns {
+		if now.Sub(t.due) > time.Minute {
+			delete(b.turns, id)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ThrottledError is a call not sent because the remote account's budget
+// holds it until Until: a Retry-After pause, or its turn on the token
+// bucket (reserved for the caller).
+type ThrottledError struct {
+	Until      time.Time
+	RetryAfter bool // a pause the API asked for, not our own rate limit
+}
+
+func (e *ThrottledError) Error() string {
+	if e.RetryAfter {
+		return fmt.Sprintf("the Group API asked for a pause until %s (Retry-After)", e.Until.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the account's rate limit has a turn at %s", e.Until.UTC().Format(time.RFC3339Nano))
+}
+
+// HeldUntil reports until when a call was held back: a call not sent for
+// the budget, or a 429 answer (until the end of its Retry-After).
+func HeldUntil(err error) (time.Time, bool) {
+	var t *ThrottledError
+	if errors.As(err, &t) {
+		return t.Until, true
+	}
+	var e *APIError
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.at.Add(e.RetryAfter), true
+	}
+	return time.Time{}, false
+}
+
+type callerKey struct{}
+
+// caller is one reconcile of one object: its name and the calls it made.
+type caller struct {
+	id    string
+	calls int
+}
+
+// WithCaller returns a context for one reconcile of the object id: its
+// calls never wait long on the rate limit (see Budget.take).
+func WithCaller(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, callerKey{}, &caller{id: id})
 }

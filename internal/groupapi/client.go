@@ -21,7 +21,9 @@ const (
 	defaultTimeout = 30 * time.Second
 	// defaultRetryAfter is the pause after a 429 without a usable header.
 	defaultRetryAfter = time.Second
-	maxBody           = 32 << 20
+	// DefaultMaxRetryAfter caps the pause one 429 can impose.
+	DefaultMaxRetryAfter = 10 * time.Minute
+	maxBody              = 32 << 20
 )
 
 // Options configure a Client.
@@ -37,8 +39,11 @@ type Options struct {
 	RequestsPerSecond float64
 	Burst             int
 	// Timeout bounds one request (0: 30s).
-	Timeout    time.Duration
-	HTTPClient *http.Client
+	Timeout time.Duration
+	// MaxRetryAfter caps the pause a 429's Retry-After imposes on the
+	// remote account (0: DefaultMaxRetryAfter).
+	MaxRetryAfter time.Duration
+	HTTPClient    *http.Client
 }
 
 // Client calls the Group API of one account. Safe for concurrent use; all
@@ -49,6 +54,8 @@ type Client struct {
 	http    *http.Client
 	timeout time.Duration
 	budget  *Budget
+	// maxRetryAfter caps a 429's pause.
+	maxRetryAfter time.Duration
 }
 
 var _ Interface = (*Client)(nil)
@@ -98,12 +105,17 @@ func New(opts Options) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
+	maxRetryAfter := opts.MaxRetryAfter
+	if maxRetryAfter <= 0 {
+		maxRetryAfter = DefaultMaxRetryAfter
+	}
 	return &Client{
-		base:    strings.TrimRight(opts.BaseURL, "/") + "/api/v2/Group/",
-		creds:   opts.Credentials,
-		http:    hc,
-		timeout: timeout,
-		budget:  budget,
+		base:          strings.TrimRight(opts.BaseURL, "/") + "/api/v2/Group/",
+		creds:         opts.Credentials,
+		http:          hc,
+		timeout:       timeout,
+		budget:        budget,
+		maxRetryAfter: maxRetryAfter,
 	}, nil
 }
 
@@ -179,12 +191,12 @@ func (c *Client) SubmitAssignGroupToAgent(ctx context.Context, req AssignRequest
 	return c.call(ctx, OpSubmitAssignGroupToAgent, map[string]any{"groupId": req.GroupID, "agent_unique_id": members, "receive_call": receivers}, nil)
 }
 
-// call waits for the rate limit, runs the context's before-send hook,
+// call takes its turn on the rate limit, runs the context's before-send hook,
 // sends one request and decodes the answer into out. It never retries:
 // whether to is the caller's decision (an add retried blindly is how
 // duplicates are made).
 func (c *Client) call(ctx context.Context, op Operation, body map[string]any, out *envelope) (err error) {
-	if err := c.budget.wait(ctx); err != nil {
+	if err := c.budget.take(ctx); err != nil {
 		return &APIError{Op: op, Err: notSent{err}}
 	}
 	if hook, ok := ctx.Value(beforeSendKey{}).(func() error); ok {
@@ -228,11 +240,12 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Err: transportError(err)}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		wait := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		c.budget.pause(wait)
+		now := time.Now()
+		wait := min(parseRetryAfter(resp.Header.Get("Retry-After"), now), c.maxRetryAfter)
+		c.budget.pause(now.Add(wait))
 		throttledTotal.WithLabelValues("server").Inc()
 		e := decodeError(op, resp.StatusCode, raw)
-		e.RetryAfter = wait
+		e.RetryAfter, e.at = wait, now
 		return e
 	}
 	env, derr := decodeEnvelope(op, resp.StatusCode, raw)
@@ -263,8 +276,8 @@ func (e notSent) Error() string { return "not sent: " + e.err.Error() }
 func (e notSent) Unwrap() error { return e.err }
 
 // NotSent reports whether a failed call certainly never reached the API:
-// its rate-limit wait ended, its before-send hook refused, or no connection
-// could be made.
+// the rate limit held it back (HeldUntil), its context ended while it
+// waited, its before-send hook refused, or no connection could be made.
 func NotSent(err error) bool {
 	var n notSent
 	return errors.As(err, &n)

@@ -25,8 +25,9 @@ type APIError struct {
 	HTTPStatus int
 	Code       int
 	Message    string
-	// RetryAfter is the wait a 429 asked for.
+	// RetryAfter is the wait a 429 asked for (capped), from when it came.
 	RetryAfter time.Duration
+	at         time.Time
 	// Err is the transport error when there was no usable answer.
 	Err error
 }
