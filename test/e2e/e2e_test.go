@@ -24,9 +24,10 @@ import (
 var (
 	env     *localenv.Env
 	simAddr string
-	// Two remote accounts; the tokens must never show up in a log, an
-	// event or a status.
-	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad"}
+	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own);
+	// the tokens must never show up in a log, an event or a status.
+	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
+		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b"}
 )
 
 func TestMain(m *testing.M) {
