@@ -44,6 +44,12 @@ type harness struct {
 
 	mgr         *localenv.Proc
 	metricsAddr string
+
+	// noisySim serves the noisy neighbour's remote user (noisy.go).
+	noisySim     *sim.Server
+	noisyURL     string
+	stopNoisySim func()
+	noisyEdits   int // B's edits so far, one phase at a time
 }
 
 func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
@@ -67,6 +73,9 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 		return nil, err
 	}
 	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, k8s: k8s, track: track}
+	if h.noisySim, h.noisyURL, h.stopNoisySim, err = startNoisySim(c); err != nil {
+		return nil, err
+	}
 	for i := range c.accounts {
 		user, token := fmt.Sprint(30001+i), fmt.Sprintf("bench-token-%02d", i)
 		simulator.AddUser(sim.User{ID: user, Token: token, Agents: agents})
@@ -85,6 +94,9 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 				return nil, fmt.Errorf("create %s: %w", o.GetName(), err)
 			}
 		}
+	}
+	if err := h.createNoisy(ctx); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
@@ -108,7 +120,7 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 	}
 }
 
-// startManager sets every Account's rate limit, then runs bin/manager
+// startManager sets every run Account's rate limit, then runs bin/manager
 // with pprof on its metrics address.
 func (h *harness) startManager(ctx context.Context, rps int) error {
 	for i := range h.c.accounts {
@@ -154,7 +166,7 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 				return false, nil
 			}
 		}
-		return len(list.Items) == h.c.accounts, nil
+		return len(list.Items) == h.c.accounts+1, nil // and the noisy neighbour's
 	})
 }
 
@@ -163,6 +175,9 @@ func (h *harness) stop() {
 		h.mgr.Stop()
 	}
 	h.track.stop()
+	if h.stopNoisySim != nil {
+		h.stopNoisySim()
+	}
 }
 
 // cpuProfile saves a CPU profile of the manager's next d, with its top

@@ -3,7 +3,9 @@
 // a configured latency, and bin/manager as a separate process. For each
 // size it runs four scenarios (cold start, no-op resync, 10% membership
 // change, delete all), times a naive sequential script doing the same
-// remote work, prints a table and writes a report with a chart.
+// remote work, prints a table and writes a report with a chart. During the
+// largest size's cold start and no-op resync it also times the edits of
+// one AgentGroup of another Account (the noisy neighbour, noisy.go).
 package main
 
 import (
@@ -44,8 +46,11 @@ type config struct {
 	gomemlimit string
 	// profile captures CPU and heap profiles of the manager at the largest size.
 	profile bool
-	out     string
-	docs    string // Markdown file to update, if any
+	// noisy edits the noisy neighbour's AgentGroup during the largest
+	// size's cold start and no-op resync (noisy.go).
+	noisy bool
+	out   string
+	docs  string // Markdown file to update, if any
 }
 
 func main() {
@@ -60,6 +65,7 @@ func main() {
 	flag.IntVar(&c.naiveMax, "naive-max", 1000, "the most groups the naive script runs; larger runs are extrapolated from it")
 	flag.StringVar(&c.gomemlimit, "gomemlimit", "112MiB", "GOMEMLIMIT for the manager, as config/manager sets it (\"\": none)")
 	flag.BoolVar(&c.profile, "profile", true, "save CPU and heap profiles of the manager during the largest cold start")
+	flag.BoolVar(&c.noisy, "noisy", true, "measure the noisy neighbour: time to Ready of another Account's edited AgentGroup during the largest cold start and no-op resync")
 	flag.StringVar(&c.out, "out", "bin/bench", "directory for logs, profiles, the chart and results.md")
 	flag.StringVar(&c.docs, "docs", "", "also write the table and chart into this Markdown file, between its markers (docs/benchmarks.md for a full run)")
 	flag.Parse()
@@ -123,21 +129,23 @@ func bench(c config) error {
 
 	var results []result
 	var series []readySeries
+	var noisy []noisyResult
 	largest := slices.MaxFunc(c.runs, func(a, b run) int { return a.n - b.n })
 	for _, r := range c.runs {
-		rs, curve, err := h.runScenarios(ctx, r, c.profile && r == largest)
+		rs, curve, nr, err := h.runScenarios(ctx, r, c.profile && r == largest, c.noisy && r == largest)
 		if err != nil {
 			return fmt.Errorf("run %v: %w", r, err)
 		}
 		results = append(results, rs...)
 		series = append(series, curve)
+		noisy = append(noisy, nr...)
 	}
 	naive, err := runNaive(ctx, c, simulator, h.simURL)
 	if err != nil {
 		return fmt.Errorf("naive script: %w", err)
 	}
 
-	rep := report{config: c, results: results, naive: naive, series: series, when: time.Now()}
+	rep := report{config: c, results: results, naive: naive, series: series, noisy: noisy, when: time.Now()}
 	fmt.Println()
 	fmt.Print(rep.table())
 	fmt.Print(rep.targets())

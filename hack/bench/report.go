@@ -30,6 +30,7 @@ type report struct {
 	results []result
 	naive   naiveResult
 	series  []readySeries
+	noisy   []noisyResult
 	when    time.Time
 }
 
@@ -62,6 +63,25 @@ func (r report) table() string {
 			how = fmt.Sprintf("%d × %.0f ms, the time per group measured over %d groups", x.n, float64(r.naive.perGroup())/float64(time.Millisecond), r.naive.n)
 		}
 		fmt.Fprintf(&b, "| %d | %.1f s (%s) | %.1f s | %d | %.1f× |\n", x.n, naive.Seconds(), how, x.wall.Seconds(), x.rps, naive.Seconds()/x.wall.Seconds())
+	}
+	b.WriteString(r.noisyTable())
+	return b.String()
+}
+
+// noisyTable is the noisy-neighbour figure: time to Ready of one edited
+// AgentGroup of Account B while the A side runs a scenario.
+func (r report) noisyTable() string {
+	if len(r.noisy) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nNoisy neighbour: time to Ready of one edited AgentGroup of Account B (its own remote user, %d req/s, %v per call), edited again %v after each Ready, while Account A's side (the run's Accounts) runs a scenario.\n\n",
+		noisyRPS, r.config.latency, noisyPause)
+	b.WriteString("| N (A side) | req/s per A Account | A's scenario | edits of B | p50 | p99 | max | B's calls per edit | B's own call latency |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range r.noisy {
+		fmt.Fprintf(&b, "| %d | %d | %s | %d | %.2f s | %.2f s | %.2f s | %.1f | %.2f s (%.1f × %v) |\n",
+			x.n, x.rps, x.phase, len(x.samples), x.p(0.5).Seconds(), x.p(0.99).Seconds(), x.p(1).Seconds(), x.callsPerEdit(),
+			x.callsPerEdit()*r.config.latency.Seconds(), x.callsPerEdit(), r.config.latency)
 	}
 	return b.String()
 }
@@ -114,6 +134,15 @@ func (r report) targets() string {
 			reads := float64(x.total()-x.writes) / float64(x.n)
 			row(fmt.Sprintf("%v: no-op resync makes 0 writes, ≤ 1 read per group", x.run), fmt.Sprintf("%d writes, %.3f reads per group", x.writes, reads), x.writes == 0 && reads <= 1)
 		}
+	}
+	for _, x := range r.noisy {
+		budget := x.budget(r.config.latency)
+		measured := fmt.Sprintf("p99 %.2f s over %d edits (budget %.2f s)", x.p(0.99).Seconds(), len(x.samples), budget.Seconds())
+		if len(x.samples) < noisyMinEdits {
+			measured += fmt.Sprintf(", fewer than %d edits", noisyMinEdits)
+		}
+		row(fmt.Sprintf("%v, %s: B's edited AgentGroup Ready p99 ≤ 2 s + B's own calls", x.run, x.phase), measured,
+			x.p(0.99) <= budget && len(x.samples) >= noisyMinEdits)
 	}
 	for _, rn := range r.config.runs {
 		if rn.n < 10000 {

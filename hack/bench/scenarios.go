@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,11 +76,12 @@ type scenario struct {
 	want int
 }
 
-// runScenarios runs the four scenarios for one run with a fresh manager.
-func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]result, readySeries, error) {
+// runScenarios runs the four scenarios for one run with a fresh manager;
+// with noisy, B's AgentGroup is edited during the noisyPhases.
+func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool) ([]result, readySeries, []noisyResult, error) {
 	n := rn.n
 	if err := h.startManager(ctx, rn.rps); err != nil {
-		return nil, readySeries{}, err
+		return nil, readySeries{}, nil, err
 	}
 	var profiling sync.WaitGroup
 	defer func() { profiling.Wait(); h.mgr.Stop(); h.mgr = nil }()
@@ -139,10 +141,29 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]res
 	}}
 
 	var results []result
+	var noisyResults []noisyResult
 	for _, sc := range scenarios {
+		var edits *noisyEdits
+		if noisy && slices.Contains(noisyPhases, sc.name) {
+			var err error
+			if edits, err = h.startNoisy(ctx, rn, sc.name); err != nil {
+				return nil, readySeries{}, nil, err
+			}
+		}
 		r, points, err := h.measure(ctx, rn, sc)
+		if edits != nil {
+			nr, nerr := edits.finish(h)
+			if err == nil && nerr != nil {
+				err = fmt.Errorf("noisy neighbour: %w", nerr)
+			}
+			if nerr == nil {
+				noisyResults = append(noisyResults, nr)
+				fmt.Printf("  %-9v %-13s noisy neighbour: B's edit → Ready p50 %.2fs  p99 %.2fs  max %.2fs  over %d edits, %.1f B calls per edit\n",
+					rn, sc.name, nr.p(0.5).Seconds(), nr.p(0.99).Seconds(), nr.p(1).Seconds(), len(nr.samples), nr.callsPerEdit())
+			}
+		}
 		if err != nil {
-			return nil, readySeries{}, fmt.Errorf("%s: %w", sc.name, err)
+			return nil, readySeries{}, nil, fmt.Errorf("%s: %w", sc.name, err)
 		}
 		if sc.name == "cold start" {
 			curve = readySeries{run: rn, points: points}
@@ -154,7 +175,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile bool) ([]res
 			rn, r.scenario, r.wall.Seconds(), r.total(), r.perGroup(), r.floor.Seconds(), r.overFloor(), r.writes, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
 		results = append(results, r)
 	}
-	return results, curve, nil
+	return results, curve, noisyResults, nil
 }
 
 // measure runs one scenario and reads the simulator's and the manager's

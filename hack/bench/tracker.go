@@ -90,16 +90,29 @@ func (t *tracker) forget(o any) {
 	}
 }
 
-// count returns how many AgentGroups exist and how many of them match.
+// count returns how many of the runs' AgentGroups exist and how many of
+// them match (the noisy neighbour's is not one of them).
 func (t *tracker) count(match func(types.NamespacedName, seen) bool) (all, matching int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, s := range t.groups {
+		if k.Namespace == noisyNamespace {
+			continue
+		}
+		all++
 		if match(k, s) {
 			matching++
 		}
 	}
-	return len(t.groups), matching
+	return all, matching
+}
+
+// get returns what was last seen of one AgentGroup.
+func (t *tracker) get(k types.NamespacedName) (seen, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.groups[k]
+	return s, ok
 }
 
 func (t *tracker) stop() { t.cancel() }

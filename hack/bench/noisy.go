@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
+)
+
+// The noisy-neighbour measurement: Account B, in a namespace of its own on
+// its own remote user, has one AgentGroup, which is edited again and again
+// while the largest run's Accounts (the "A" side) do their cold start and
+// their no-op resync. Each sample is the time from an edit to Ready at its
+// generation. B's remote user lives on a second simulator with the same
+// latency, so B's calls stay out of the A side's counts (calls, writes,
+// floor); B's reconciles do show in the manager's reconcile counter.
+const (
+	noisyNamespace = "bench-noisy"
+	noisyGroup     = "b"
+	noisyUser      = "39001"
+	// noisyRPS is B's own rate limit, the same at every run.
+	noisyRPS = 50
+	// noisyPause is the pause between one edit's Ready and the next edit.
+	noisyPause = time.Second
+	// noisyMinEdits is how many edits per phase the figure needs.
+	noisyMinEdits = 20
+	// noisyTimeout bounds one edit's wait for Ready.
+	noisyTimeout = 10 * time.Minute
+)
+
+// noisyPhases are the A side's scenarios B is edited during.
+var noisyPhases = []string{"cold start", "no-op resync"}
+
+// noisyResult is one phase's samples.
+type noisyResult struct {
+	run
+	phase   string
+	samples []time.Duration
+	// calls is B's remote calls during the phase.
+	calls int
+}
+
+func (r noisyResult) p(q float64) time.Duration { return percentile(r.samples, q) }
+
+func (r noisyResult) callsPerEdit() float64 {
+	return float64(r.calls) / float64(max(len(r.samples), 1))
+}
+
+// budget is the target for p99: 2 s plus B's own calls per edit at the
+// simulated latency.
+func (r noisyResult) budget(latency time.Duration) time.Duration {
+	return 2*time.Second + time.Duration(r.callsPerEdit()*float64(latency))
+}
+
+// percentile is the nearest-rank q-quantile (0 < q ≤ 1).
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(d))
+	i := int(float64(len(s))*q+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// startNoisySim serves B's remote user on a simulator of its own.
+func startNoisySim(c config) (*sim.Server, string, func(), error) {
+	s := sim.New(sim.Options{Seed: 2, Faults: sim.Faults{Latency: c.latency}})
+	s.AddUser(sim.User{ID: noisyUser, Token: "bench-token-noisy", Agents: agents})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return s, "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// noisyMembers is B's membership for edit k: 20 agents of which the last
+// alternates, 5 receivers.
+func noisyMembers(k int) []deepcallv1.AgentID {
+	ids := make([]deepcallv1.AgentID, 0, 20)
+	for _, a := range agents[:19] {
+		ids = append(ids, deepcallv1.AgentID(a))
+	}
+	return append(ids, deepcallv1.AgentID(agents[100+k%2]))
+}
+
+// createNoisy makes B's namespace, Secret, Account and AgentGroup.
+func (h *harness) createNoisy(ctx context.Context) error {
+	members := noisyMembers(0)
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: noisyNamespace}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: "deepcall-credentials"},
+			StringData: map[string]string{"userId": noisyUser, "token": "bench-token-noisy"}},
+		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: "default"}, Spec: deepcallv1.AccountSpec{
+			BaseURL: h.noisyURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
+			SyncInterval: metav1.Duration{Duration: 10 * time.Minute}, RequestsPerSecond: noisyRPS, Burst: noisyRPS,
+		}},
+		&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: noisyGroup}, Spec: deepcallv1.AgentGroupSpec{
+			GroupName: "Bench noisy neighbour B", Members: members, ReceiveCall: members[:5],
+		}},
+	}
+	for _, o := range objs {
+		if err := h.k8s.Create(ctx, o); err != nil {
+			return fmt.Errorf("create %s: %w", o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// noisyEdits edits B's AgentGroup, waits for it to be Ready at the new
+// generation, pauses, and again, until stop is closed; an edit in flight
+// then is still waited for. It is the phase's figure.
+type noisyEdits struct {
+	done chan struct{}
+	stop chan struct{}
+	res  noisyResult
+	err  error
+}
+
+func (h *harness) startNoisy(ctx context.Context, rn run, phase string) (*noisyEdits, error) {
+	key := types.NamespacedName{Namespace: noisyNamespace, Name: noisyGroup}
+	// B's group is Ready before the phase starts (the manager is new).
+	if _, err := h.waitNoisyReady(ctx, key, 0, time.Minute); err != nil {
+		return nil, fmt.Errorf("B's AgentGroup before %s: %w", phase, err)
+	}
+	e := &noisyEdits{done: make(chan struct{}), stop: make(chan struct{}), res: noisyResult{run: rn, phase: phase}}
+	h.noisySim.ResetCalls()
+	go func() {
+		defer close(e.done)
+		for {
+			select {
+			case <-e.stop:
+				return
+			default:
+			}
+			h.noisyEdits++ // every edit changes the spec, across phases too
+			k := h.noisyEdits
+			gen, err := h.editNoisy(ctx, key, k)
+			if err != nil {
+				e.err = err
+				return
+			}
+			// From the moment the API server has the edit.
+			took, err := h.waitNoisyReady(ctx, key, gen, noisyTimeout)
+			if err != nil {
+				e.err = fmt.Errorf("edit %d of B's AgentGroup: %w", k, err)
+				return
+			}
+			e.res.samples = append(e.res.samples, took)
+			select {
+			case <-e.stop:
+				return
+			case <-time.After(noisyPause):
+			}
+		}
+	}()
+	return e, nil
+}
+
+// finish stops the edits and returns the phase's figure.
+func (e *noisyEdits) finish(h *harness) (noisyResult, error) {
+	close(e.stop)
+	<-e.done
+	for _, v := range h.noisySim.Calls() {
+		e.res.calls += v
+	}
+	return e.res, e.err
+}
+
+// editNoisy sets B's members for edit k (a merge patch: no conflict with
+// the operator's status writes) and returns the new generation.
+func (h *harness) editNoisy(ctx context.Context, key types.NamespacedName, k int) (int64, error) {
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"members": noisyMembers(k)}})
+	if err != nil {
+		return 0, err
+	}
+	g := &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	if err := h.k8s.Patch(ctx, g, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return 0, fmt.Errorf("edit B's AgentGroup: %w", err)
+	}
+	return g.Generation, nil
+}
+
+// waitNoisyReady waits, through the tracker's watch, until B's group is
+// Ready at generation gen or later (0: its current one), and returns how
+// long that took.
+func (h *harness) waitNoisyReady(ctx context.Context, key types.NamespacedName, gen int64, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		s, ok := h.track.get(key)
+		if ok && s.ready && s.generation >= gen {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("not Ready at generation %d after %v (seen: %+v)", gen, timeout, s)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
