@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/accounts"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
@@ -16,6 +17,7 @@ import (
 func (s *pass) apply(ctx context.Context, obs observation, p plan.Plan) outcome {
 	g := s.g
 	after := obs.remote
+	groupapi.ExpectCalls(ctx, len(p.Actions))
 	for _, a := range p.Actions {
 		switch a.Kind {
 		case plan.Create:
@@ -61,7 +63,7 @@ func (s *pass) update(ctx context.Context, r *plan.Remote, a plan.Action) *outco
 		if out := s.checkNameHolder(ctx, a.Name); out != nil {
 			return out
 		}
-		groups, ok, err := s.remote().Fresh(s.g.UID, client.ObjectKeyFromObject(s.g), s.r.asksSince(s.g), s.entry.Client)
+		groups, ok, err := s.remote().Fresh(s.g.UID, client.ObjectKeyFromObject(s.g), s.r.asksSince(s.g), accounts.FreshFor, s.entry.Client)
 		if err != nil {
 			o := s.remoteError("list groups", err)
 			return &o

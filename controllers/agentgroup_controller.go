@@ -62,6 +62,9 @@ type AgentGroupReconciler struct {
 	// deletedByHand holds, per AgentGroup whose group was deleted by hand
 	// and not yet created again, when that was found (a time.Time).
 	deletedByHand sync.Map
+	// heldCreates holds, per AgentGroup, the generation whose add the
+	// rate limit held back after a listing showed the name free.
+	heldCreates sync.Map
 	// specSeen holds, per AgentGroup, when this process first saw its
 	// current generation: create and rename decisions rest only on a
 	// listing begun after it.
@@ -179,6 +182,7 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 	r.stalled.Delete(g.UID)
 	r.readMisses.Delete(g.UID)
 	r.deletedByHand.Delete(g.UID)
+	r.heldCreates.Delete(g.UID)
 	r.specSeen.Delete(g.UID)
 	metrics.forget(client.ObjectKeyFromObject(g))
 }

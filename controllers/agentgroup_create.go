@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/accounts"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
@@ -37,7 +38,15 @@ func (s *pass) observeByName(ctx context.Context) (observation, *outcome) {
 	if out := s.checkNameHolder(ctx, name); out != nil {
 		return observation{}, out
 	}
-	groups, ok, err := rem.Fresh(g.UID, client.ObjectKeyFromObject(g), s.r.asksSince(g), s.entry.Client)
+	// A create decided on a fresh listing and then held back by the rate
+	// limit stands on that decision when its turn comes (the listing
+	// began after the spec was seen); it does not ask for a new listing,
+	// whose own turn would come later still.
+	maxAge := accounts.FreshFor
+	if gen, ok := s.r.heldCreates.Load(g.UID); ok && gen.(int64) == g.Generation {
+		maxAge = 0
+	}
+	groups, ok, err := rem.Fresh(g.UID, client.ObjectKeyFromObject(g), s.r.asksSince(g), maxAge, s.entry.Client)
 	if err != nil {
 		o := s.remoteError("list groups", err)
 		return observation{}, &o
@@ -114,9 +123,7 @@ func (s *pass) nameConflict(msg string) *outcome {
 // The caller holds the name's lock.
 func (s *pass) create(ctx context.Context, name string, knownTwins []string) (string, *outcome) {
 	g := s.g
-	if _, ok := s.r.deletedByHand.LoadAndDelete(g.UID); ok {
-		s.recreating = true
-	}
+	_, s.recreating = s.r.deletedByHand.Load(g.UID)
 	if len(knownTwins) > 100 {
 		knownTwins = knownTwins[:100]
 	}
@@ -138,9 +145,14 @@ func (s *pass) create(ctx context.Context, name string, knownTwins []string) (st
 		if groupapi.NotSent(err) || refused(err) {
 			g.Status.PendingCreate = nil // nothing was created
 		}
+		if _, held := groupapi.HeldUntil(err); held {
+			s.r.heldCreates.Store(g.UID, g.Generation)
+		}
 		o := s.remoteError(fmt.Sprintf("add group %q", name), err)
 		return "", &o
 	}
+	s.r.heldCreates.Delete(g.UID)
+	s.r.deletedByHand.Delete(g.UID)
 	ctrl.LoggerFrom(ctx).Info("Created remote group", "groupId", id, "name", name)
 	s.remote().Changed(groupapi.Group{ID: id, Name: name, Enabled: true}, false)
 	if out := s.bind(id); out != nil {

@@ -130,15 +130,15 @@ func (r *Remote) LockName(name string) (unlock func()) {
 }
 
 // Fresh returns the account's groups from a listing that began at or
-// after since and at most FreshFor ago. Without one it returns ok false,
+// after since and at most maxAge ago (0: any age). Without one it returns ok false,
 // having made sure such a listing runs (one that is running began too
 // early: a late arrival does not join it), and the AgentGroup is woken
 // when it lands. Every AgentGroup waiting then shares that one list call,
 // so a batch of creates costs a few reads, not one each (see askPause).
-func (r *Remote) Fresh(uid types.UID, key types.NamespacedName, since time.Time, c groupapi.Interface) (groups []groupapi.Group, ok bool, err error) {
+func (r *Remote) Fresh(uid types.UID, key types.NamespacedName, since time.Time, maxAge time.Duration, c groupapi.Interface) (groups []groupapi.Group, ok bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l := r.last; l != nil && !l.started.Before(since) && time.Since(l.started) <= FreshFor {
+	if l := r.last; l != nil && !l.started.Before(since) && (maxAge == 0 || time.Since(l.started) <= maxAge) {
 		delete(r.waiting, uid)
 		return l.groups, true, nil
 	}

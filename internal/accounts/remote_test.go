@@ -45,7 +45,7 @@ func TestFreshListingIsSharedButNeverJoinedLate(t *testing.T) {
 		if since[n].IsZero() {
 			since[n] = time.Now() // when the operator saw the AgentGroup's spec
 		}
-		groups, ok, err := r.Fresh(types.UID(n), key(n), since[n], l)
+		groups, ok, err := r.Fresh(types.UID(n), key(n), since[n], FreshFor, l)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,16 +153,16 @@ func TestFailedListingIsReportedOnceThenRetried(t *testing.T) {
 	l := failingLister{calls: make(chan struct{}, 10)}
 	key := types.NamespacedName{Namespace: "ns", Name: "a"}
 	since := time.Now()
-	if _, ok, _ := r.Fresh("a", key, since, l); ok {
+	if _, ok, _ := r.Fresh("a", key, since, FreshFor, l); ok {
 		t.Fatal("a listing before any was made")
 	}
 	<-l.calls
 	<-woken
-	if _, ok, err := r.Fresh("a", key, since, l); !ok || err == nil {
+	if _, ok, err := r.Fresh("a", key, since, FreshFor, l); !ok || err == nil {
 		t.Fatalf("after the failed listing: ok %v err %v, want the error", ok, err)
 	}
 	// Asked again (after its backoff), it gets a new listing, not the old error.
-	if _, ok, err := r.Fresh("a", key, since, l); ok || err != nil {
+	if _, ok, err := r.Fresh("a", key, since, FreshFor, l); ok || err != nil {
 		t.Fatalf("asked again: ok %v err %v, want to wait for a new listing", ok, err)
 	}
 	select {

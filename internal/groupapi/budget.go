@@ -148,11 +148,11 @@ func (b *Budget) take(ctx context.Context) error {
 		return nil
 	}
 	r.CancelAt(now)
-	// Come back with a token for every call this pass made so far and the
-	// one refused: a pass that needs three calls must not lose its turn to
-	// its own first call on every return. One reservation per token, so a
-	// turn may hold more tokens than the burst.
-	t := turn{tokens: c.calls + 1}
+	// Come back with a token for every call this pass made so far, the
+	// one refused and those it expects after it: a pass that needs three
+	// calls must not lose its turn to its own first call on every return.
+	// One reservation per token, so a turn may hold more than the burst.
+	t := turn{tokens: max(c.calls+1, c.planned)}
 	for range t.tokens {
 		if r := b.limiter.ReserveN(now, 1); r.OK() {
 			t.due = now.Add(r.DelayFrom(now))
@@ -239,14 +239,24 @@ func HeldUntil(err error) (time.Time, bool) {
 
 type callerKey struct{}
 
-// caller is one reconcile of one object: its name and the calls it made.
+// caller is one reconcile of one object: its name, the calls it made, and
+// how many it expects to make in all (ExpectCalls).
 type caller struct {
-	id    string
-	calls int
+	id      string
+	calls   int
+	planned int
 }
 
 // WithCaller returns a context for one reconcile of the object id: its
 // calls never wait long on the rate limit (see Budget.take).
 func WithCaller(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, callerKey{}, &caller{id: id})
+}
+
+// ExpectCalls tells the budget that the caller's pass will make n more
+// calls, so that a turn it is given covers them all.
+func ExpectCalls(ctx context.Context, n int) {
+	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
+		c.planned = c.calls + n
+	}
 }

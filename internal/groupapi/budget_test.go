@@ -97,3 +97,30 @@ func TestTurnedAwayCallerKeepsItsTurn(t *testing.T) {
 		t.Errorf("%d requests reached the server, want 4", n)
 	}
 }
+
+// A pass that says it will make two calls, turned away at its first, gets
+// a turn for both: its add and the assignment after it go out together.
+func TestTurnCoversTheCallsAPassExpects(t *testing.T) {
+	srv, calls := throttling(t, 0, "")
+	c := client(t, groupapi.Options{BaseURL: srv.URL, RequestsPerSecond: 2, Burst: 1})
+	if _, err := c.List(groupapi.WithCaller(context.Background(), "someone else"), groupapi.ListOptions{}); err != nil {
+		t.Fatal(err) // the burst is gone
+	}
+	pass := groupapi.WithCaller(context.Background(), "group")
+	groupapi.ExpectCalls(pass, 2)
+	_, err := c.List(pass, groupapi.ListOptions{})
+	until, ok := groupapi.HeldUntil(err)
+	if !ok {
+		t.Fatalf("first call: %v, want held back", err)
+	}
+	time.Sleep(time.Until(until))
+	again := groupapi.WithCaller(context.Background(), "group")
+	for i := range 2 {
+		if _, err := c.List(again, groupapi.ListOptions{}); err != nil {
+			t.Fatalf("call %d at the turn: %v", i+1, err)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d requests reached the server, want 3", n)
+	}
+}
