@@ -14,11 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -147,14 +149,6 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !g.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, g)
 	}
-	if !controllerutil.ContainsFinalizer(g, agentGroupFinalizer) {
-		patch := client.MergeFrom(g.DeepCopy())
-		controllerutil.AddFinalizer(g, agentGroupFinalizer)
-		if err := r.Patch(ctx, g, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
-		}
-	}
-
 	s := &pass{r: r, g: g, base: g.DeepCopy()}
 	out := s.reconcileNormal(ctx)
 	if out.progress() == stalled && out.result.IsZero() && out.err == nil {
@@ -170,6 +164,26 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
 	}
 	return out.result, out.err
+}
+
+// holdRemoteGroup adds the finalizer, before the pass first binds or
+// creates a remote group: from then on, deleting the AgentGroup goes
+// through deletionPolicy. A new AgentGroup waiting for its first listing
+// costs no write yet, so a thousand applied at once queue no writes ahead
+// of other tenants' edits.
+func (s *pass) holdRemoteGroup(ctx context.Context) *outcome {
+	g := s.g
+	if controllerutil.ContainsFinalizer(g, agentGroupFinalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(g.DeepCopy())
+	controllerutil.AddFinalizer(g, agentGroupFinalizer)
+	if err := s.r.Patch(ctx, g, patch); err != nil {
+		err = fmt.Errorf("add finalizer: %w", err)
+		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+	}
+	s.base.Finalizers, s.base.ResourceVersion = g.Finalizers, g.ResourceVersion
+	return nil
 }
 
 // forget drops what this process remembers of an AgentGroup that is gone.
@@ -196,14 +210,25 @@ func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).
 		Watches(&deepcallv1.AgentGroup{}, r.memoryHandler()).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-			r.Accounts.SetWake(func(k types.NamespacedName, after time.Duration) {
-				q.AddAfter(reconcile.Request{NamespacedName: k}, after)
-			})
+			r.Accounts.SetWake(func(k types.NamespacedName, after time.Duration) { addLowPriority(q, k, after) })
 			return nil
 		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("agentgroup").
 		Complete(r)
+}
+
+// addLowPriority enqueues an AgentGroup after a delay behind every event a
+// person caused: wakes for a listing or an Account are the operator's own
+// work, and a thousand of them must not queue ahead of another tenant's
+// edit.
+func addLowPriority(q workqueue.TypedRateLimitingInterface[reconcile.Request], k types.NamespacedName, after time.Duration) {
+	req := reconcile.Request{NamespacedName: k}
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{After: after, Priority: ptr.To(handler.LowPriority)}, req)
+		return
+	}
+	q.AddAfter(req, after)
 }
 
 // rivalsHandler wakes, when an AgentGroup changes its name or remote id or

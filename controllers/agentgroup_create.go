@@ -54,6 +54,9 @@ func (s *pass) observeByName(ctx context.Context) (observation, *outcome) {
 	if !ok {
 		return observation{}, s.awaitListing()
 	}
+	if out := s.holdRemoteGroup(ctx); out != nil {
+		return observation{}, out
+	}
 	exact, twins := plan.Candidates(name, remotes(groups))
 	switch {
 	case len(exact) > 1:

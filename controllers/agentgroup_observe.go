@@ -131,6 +131,11 @@ func (s *pass) observe(ctx context.Context) (observation, *outcome) {
 	if out := s.checkRemoteAccount(); out != nil {
 		return observation{}, out
 	}
+	if g := s.g; g.Status.GroupID != "" || g.Spec.GroupID != "" || g.Status.PendingCreate != nil {
+		if out := s.holdRemoteGroup(ctx); out != nil {
+			return observation{}, out
+		}
+	}
 	id, out := s.boundID(ctx)
 	if out != nil {
 		return observation{}, out
