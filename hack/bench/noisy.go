@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -193,23 +194,33 @@ func (h *harness) editNoisy(ctx context.Context, key types.NamespacedName, k int
 	return g.Generation, nil
 }
 
-// waitNoisyReady waits, through the tracker's watch, until B's group is
-// Ready at generation gen or later (0: its current one), and returns how
-// long that took.
+// waitNoisyReady waits until B's group is Ready at generation gen or later
+// (0: its current one), and returns how long that took. It reads B's
+// object from the API server every 20 ms rather than through the
+// tracker's watch of every AgentGroup: during A's scenarios that watch
+// carries thousands of A's updates, and B's would wait behind them in the
+// harness, not in the operator.
 func (h *harness) waitNoisyReady(ctx context.Context, key types.NamespacedName, gen int64, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
+	g := &deepcallv1.AgentGroup{}
 	for {
-		s, ok := h.track.get(key)
-		if ok && s.ready && s.generation >= gen {
+		err := h.k8s.Get(ctx, key, g)
+		if err == nil && readyAt(g, gen) {
 			return time.Since(start), nil
 		}
 		if time.Since(start) > timeout {
-			return 0, fmt.Errorf("not Ready at generation %d after %v (seen: %+v)", gen, timeout, s)
+			return 0, fmt.Errorf("not Ready at generation %d after %v (last read: %v, %+v)", gen, timeout, err, g.Status.Conditions)
 		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// readyAt reports Ready=True observed at generation gen or later.
+func readyAt(g *deepcallv1.AgentGroup, gen int64) bool {
+	c := meta.FindStatusCondition(g.Status.Conditions, deepcallv1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration >= gen && c.ObservedGeneration == g.Generation
 }
