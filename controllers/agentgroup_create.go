@@ -104,8 +104,12 @@ func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
 
 // awaitListing ends a pass that needs a fresher listing of the account;
 // the listing's arrival wakes the AgentGroup (the requeue is a safety net).
+// Both come at low priority: a queue entry keeps the highest priority it
+// was given, so a safety net at the priority of the event that created the
+// AgentGroup would put every woken group of a large apply ahead of other
+// tenants' edits.
 func (s *pass) awaitListing() *outcome {
-	out := &outcome{keepStatus: true, result: ctrl.Result{RequeueAfter: 30 * time.Second}}
+	out := &outcome{keepStatus: true, result: lowPriority(30 * time.Second)}
 	if s.bindingChanged { // the unbinding must be written
 		out.keepStatus = false
 		out.reason, out.message = deepcallv1.ReasonCreating, "waiting for a listing of the account that shows the name is free before creating the remote group"
@@ -215,7 +219,7 @@ func (s *pass) resolvePending(ctx context.Context) (string, *outcome) {
 		if wait := s.r.CreateSettle - time.Since(p.StartedAt.Time); wait > 0 {
 			return "", &outcome{reason: deepcallv1.ReasonCreatePending,
 				message: fmt.Sprintf("an add call for %q got no clear answer and its group is not listed yet; checking again before adding once more", p.Name),
-				result:  ctrl.Result{RequeueAfter: wait}}
+				result:  lowPriority(wait)}
 		}
 		g.Status.PendingCreate, g.Status.RemoteAccount = nil, ""
 		s.bindingChanged = true
