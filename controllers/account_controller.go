@@ -58,7 +58,7 @@ const (
 	unreachableAfter = 2 * time.Minute
 	// listRetry is how soon a failed listing is tried again meanwhile.
 	listRetry = 5 * time.Second
-	// stallRetry is how often a stalled Account tries again by itself.
+	// accountStallRetry is how often a stalled Account tries again by itself.
 	accountStallRetry = time.Hour
 )
 

@@ -1,7 +1,9 @@
 package accounts
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -88,5 +90,55 @@ func TestSetReadyReportsTheTransitionToReady(t *testing.T) {
 		if got := e.SetReady(s.ready, ""); got != s.became {
 			t.Errorf("step %d: SetReady(%v) reported %v, want %v", i, s.ready, got, s.became)
 		}
+	}
+}
+
+// Only the AgentGroups that waited for an Account are woken when it works,
+// once each, one budget interval apart; an Account refused says why.
+func TestWakeWaitersSpreadsOnlyThoseWhoWaited(t *testing.T) {
+	r := NewRegistry(func(groupapi.Options) (groupapi.Interface, error) { return nil, nil })
+	type wake struct {
+		key   types.NamespacedName
+		after time.Duration
+	}
+	var woken []wake
+	r.SetWake(func(k types.NamespacedName, after time.Duration) { woken = append(woken, wake{k, after}) })
+	acct := types.NamespacedName{Namespace: "team-a", Name: "default"}
+
+	if e, why := r.Lookup(acct); e != nil || why != "" {
+		t.Fatalf("unchecked Account: Lookup %v %q, want nothing and no reason", e, why)
+	}
+	r.Refuse(acct, "Secret \"creds\" not found")
+	if _, why := r.Lookup(acct); why == "" {
+		t.Error("a refused Account must say why it has no client")
+	}
+	group := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "team-a", Name: n} }
+	r.Await(acct, "uid-1", group("one"))
+	r.Await(acct, "uid-2", group("two"))
+	r.Await(acct, "uid-2", group("two")) // asked twice: woken once
+	r.Await(acct, "uid-3", group("gone"))
+	r.Unawait(acct, "uid-3")
+
+	e, _, err := r.Ensure(acct, groupapi.Options{BaseURL: "https://a.example", Credentials: groupapi.Credentials{UserID: "1", Token: "t"}, RequestsPerSecond: 4}, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, why := r.Lookup(acct); why != "" {
+		t.Errorf("an Account with a client still says %q", why)
+	}
+	if !e.SetReady(true, "") {
+		t.Fatal("SetReady(true) on a new entry: want becameReady")
+	}
+	r.WakeWaiters(acct)
+	if len(woken) != 2 {
+		t.Fatalf("woken %v, want the two that waited", woken)
+	}
+	slices.SortFunc(woken, func(a, b wake) int { return int(a.after - b.after) })
+	if woken[0].after != 0 || woken[1].after != 250*time.Millisecond {
+		t.Errorf("wakes at %v and %v, want 0 and 250ms (4 requests/s)", woken[0].after, woken[1].after)
+	}
+	r.WakeWaiters(acct)
+	if len(woken) != 2 {
+		t.Errorf("a second WakeWaiters woke %v again", woken[2:])
 	}
 }
