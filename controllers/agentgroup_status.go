@@ -166,9 +166,9 @@ func (s *pass) remoteError(call string, err error) outcome {
 
 // held ends a pass whose call waits for its remote account's budget (its
 // turn on the rate limit, or a Retry-After): it comes back then, without
-// holding a worker, and behind other tenants' edits (its turn is kept). The status is written only when the pass changed it,
-// or to say that a new generation waits; a drift check held back leaves
-// a Ready group Ready.
+// holding a worker, and behind other tenants' edits (its turn is kept).
+// The status is written only when the pass changed it, or to say that a
+// new generation waits; a drift check held back leaves a Ready group Ready.
 func (s *pass) held(until time.Time, msg string) outcome {
 	out := outcome{reason: deepcallv1.ReasonThrottled, message: msg, result: lowPriority(time.Until(until))}
 	ready := meta.FindStatusCondition(s.g.Status.Conditions, deepcallv1.ConditionReady)

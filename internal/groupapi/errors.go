@@ -97,12 +97,3 @@ func IsPermissionDenied(err error) bool {
 	}
 	return e.Code == CodePermissionDenied || (e.Code == 0 && e.Err == nil && (e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden))
 }
-
-// RetryAfter is the wait a throttled call asked for.
-func RetryAfter(err error) (time.Duration, bool) {
-	var e *APIError
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		return e.RetryAfter, true
-	}
-	return 0, false
-}

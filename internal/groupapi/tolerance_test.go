@@ -87,8 +87,8 @@ func TestTolerantDecoding(t *testing.T) {
 		"an unknown code":            {status: 200, body: `{"status":"error","message":"new","code":4242}`, class: groupapi.ClassRetryable, code: 4242},
 		"success without a response": {status: 200, body: `{"status":"success","code":200}`, class: groupapi.ClassSuccess},
 		"429 with Retry-After seconds": {status: 429, body: "slow down", header: map[string]string{"Retry-After": "3"}, class: groupapi.ClassRetryable, check: func(t *testing.T, err error) {
-			if d, ok := groupapi.RetryAfter(err); !ok || d != 3*time.Second {
-				t.Errorf("RetryAfter = %v %v, want 3s", d, ok)
+			if until, ok := groupapi.HeldUntil(err); !ok || time.Until(until) > 3*time.Second || time.Until(until) < 2*time.Second {
+				t.Errorf("HeldUntil = %v %v, want 3s from now", until, ok)
 			}
 		}},
 		"slow server past the timeout": {status: 200, body: `{"status":"success"}`, delay: time.Second, class: groupapi.ClassRetryable, check: func(t *testing.T, err error) {
