@@ -297,22 +297,23 @@ func (s *story) waitReasonIn(ns, name string, st metav1.ConditionStatus, reason 
 	return g
 }
 
-// kstatus is the verdict Flux and kstatus-based tools would give.
+// kstatus is the verdict Flux and kstatus-based tools would give on an
+// AgentGroup.
 func (s *story) kstatus(name string) status.Status {
 	s.t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("AgentGroup"))
-	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, u))
-	res, err := status.Compute(u)
-	s.must(err)
-	return res.Status
+	return s.kstatusOf("AgentGroup", name)
 }
 
 // accountKstatus is kstatus's verdict on an Account.
 func (s *story) accountKstatus(name string) status.Status {
 	s.t.Helper()
+	return s.kstatusOf("Account", name)
+}
+
+func (s *story) kstatusOf(kind, name string) status.Status {
+	s.t.Helper()
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("Account"))
+	u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind(kind))
 	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, u))
 	res, err := status.Compute(u)
 	s.must(err)

@@ -101,24 +101,16 @@ func (b *Budget) pause(until time.Time) {
 // caller (background listings, tools) wait in line, bounded by ctx.
 func (b *Budget) take(ctx context.Context) error {
 	c, _ := ctx.Value(callerKey{}).(*caller)
+	if c == nil {
+		return b.waitInLine(ctx)
+	}
 	now := time.Now()
 	b.mu.Lock()
 	if until := b.pausedUntil; until.After(now) {
 		b.mu.Unlock()
-		if c != nil {
-			return &ThrottledError{Until: until, RetryAfter: true}
-		}
-		if err := sleep(ctx, until.Sub(now)); err != nil {
-			return err
-		}
-		b.mu.Lock()
-		now = time.Now()
+		return &ThrottledError{Until: until, RetryAfter: true}
 	}
 	b.sweepLocked(now)
-	if c == nil {
-		b.mu.Unlock()
-		return b.waitInLine(ctx)
-	}
 	if t, ok := b.turns[c.id]; ok && t.tokens > 0 {
 		if d := t.due.Sub(now); d > MaxInlineWait {
 			b.mu.Unlock()
@@ -164,8 +156,12 @@ func (b *Budget) take(ctx context.Context) error {
 	return &ThrottledError{Until: t.due}
 }
 
-// waitInLine takes a token, sleeping as long as the bucket says.
+// waitInLine sleeps through a pause, then takes a token, sleeping as long
+// as the bucket says: for calls of no caller, which hold no worker.
 func (b *Budget) waitInLine(ctx context.Context) error {
+	if err := sleep(ctx, time.Until(b.PausedUntil())); err != nil {
+		return err
+	}
 	r := b.limiter.Reserve()
 	if !r.OK() {
 		return errors.New("rate limiter refused the call")
