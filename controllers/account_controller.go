@@ -185,6 +185,9 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		}
 		entry.Remote.Observe(groups, now.Time)
 		acct.Status.LastSyncTime = &now
+		if at := r.Accounts.OldestCheck(key); !at.IsZero() {
+			acct.Status.OldestGroupCheck = &metav1.Time{Time: at.Truncate(time.Second)}
+		}
 		if rebuilt {
 			log.Info("Credentials work", "remoteAccount", entry.Remote.ID.String(), "remoteGroups", len(groups))
 		}

@@ -55,6 +55,13 @@ type AgentGroupReconciler struct {
 	// waits before it tries again by itself (0: an hour), so that a
 	// permission granted on the DeepCall side heals without an edit.
 	StallRetry time.Duration
+	// RoutineEventBurst and RoutineEventEvery bound the Normal events
+	// about one Account's AgentGroups: that many at once, then one per
+	// interval, the rest summed up on the Account (0: 10, and a minute).
+	RoutineEventBurst int
+	RoutineEventEvery time.Duration
+
+	routine *routineEvents
 
 	// stalled holds, per AgentGroup UID, the stallMark of a terminal error.
 	stalled sync.Map
@@ -67,6 +74,10 @@ type AgentGroupReconciler struct {
 	// heldCreates holds, per AgentGroup, the generation whose add the
 	// rate limit held back after a listing showed the name free.
 	heldCreates sync.Map
+	// written holds, per AgentGroup, a hash of the status this process
+	// last wrote: a pass may skip an unchanged status only when the cache
+	// shows that one, not an older copy.
+	written sync.Map
 	// specSeen holds, per AgentGroup, when this process first saw its
 	// current generation: create and rename decisions rest only on a
 	// listing begun after it.
@@ -87,10 +98,10 @@ func (m stallMark) holds(g *deepcallv1.AgentGroup, epoch int64) bool {
 }
 
 func annotationsHash(g *deepcallv1.AgentGroup) string {
-	keys := slices.Sorted(maps.Keys(g.Annotations))
+	annotations := ownAnnotationsIgnored(g.Annotations)
 	h := fnv.New64a()
-	for _, k := range keys {
-		fmt.Fprintf(h, "%q=%q;", k, g.Annotations[k])
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		fmt.Fprintf(h, "%q=%q;", k, annotations[k])
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }
@@ -151,6 +162,9 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	s := &pass{r: r, g: g, base: g.DeepCopy()}
 	out := s.reconcileNormal(ctx)
+	if out.remote != nil { // the pass knows the remote group as it is now
+		r.Accounts.Checked(s.accountKey(), g.UID, time.Now())
+	}
 	if out.progress() == stalled && out.result.IsZero() && out.err == nil {
 		out.result = lowPriority(r.stallRetry())
 	}
@@ -166,23 +180,24 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return out.result, out.err
 }
 
-// holdRemoteGroup adds the finalizer, before the pass first binds or
-// creates a remote group: from then on, deleting the AgentGroup goes
-// through deletionPolicy. A new AgentGroup waiting for its first listing
-// costs no write yet, so a thousand applied at once queue no writes ahead
-// of other tenants' edits.
+// holdRemoteGroup adds the finalizer, before the pass first binds a
+// remote group: from then on, deleting the AgentGroup goes through
+// deletionPolicy. A create writes it with its intent instead
+// (recordIntent). A new AgentGroup waiting for its first listing costs no
+// write yet, so a thousand applied at once queue no writes ahead of other
+// tenants' edits.
 func (s *pass) holdRemoteGroup(ctx context.Context) *outcome {
-	g := s.g
-	if controllerutil.ContainsFinalizer(g, agentGroupFinalizer) {
+	if controllerutil.ContainsFinalizer(s.g, agentGroupFinalizer) {
 		return nil
 	}
-	patch := client.MergeFrom(g.DeepCopy())
-	controllerutil.AddFinalizer(g, agentGroupFinalizer)
-	if err := s.r.Patch(ctx, g, patch); err != nil {
+	err := s.patchMeta(ctx, func(g *deepcallv1.AgentGroup) { controllerutil.AddFinalizer(g, agentGroupFinalizer) })
+	if apierrors.IsConflict(err) { // the cache is behind: look again on the newer object
+		return &outcome{keepStatus: true, result: ctrl.Result{RequeueAfter: time.Second}}
+	}
+	if err != nil {
 		err = fmt.Errorf("add finalizer: %w", err)
 		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
 	}
-	s.base.Finalizers, s.base.ResourceVersion = g.Finalizers, g.ResourceVersion
 	return nil
 }
 
@@ -193,11 +208,13 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 		e.Remote.Forget(g.UID)
 	}
 	r.Accounts.Unawait(account, g.UID)
+	r.Accounts.Unchecked(g.UID)
 	r.stalled.Delete(g.UID)
 	r.readMisses.Delete(g.UID)
 	r.deletedByHand.Delete(g.UID)
 	r.heldCreates.Delete(g.UID)
 	r.specSeen.Delete(g.UID)
+	r.written.Delete(g.UID)
 	metrics.forget(client.ObjectKeyFromObject(g))
 }
 
@@ -205,8 +222,9 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 // DuplicateGroupName or GroupIDInUse clears when the holder lets go); the
 // registry wakes those that wait for a listing or for their Account.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.routine = newRoutineEvents(r.Recorder, r.RoutineEventBurst, r.RoutineEventEvery)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, peopleChangedAnnotations))).
 		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).
 		Watches(&deepcallv1.AgentGroup{}, r.memoryHandler()).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {

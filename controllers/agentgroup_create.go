@@ -54,9 +54,6 @@ func (s *pass) observeByName(ctx context.Context) (observation, *outcome) {
 	if !ok {
 		return observation{}, s.awaitListing()
 	}
-	if out := s.holdRemoteGroup(ctx); out != nil {
-		return observation{}, out
-	}
 	exact, twins := plan.Candidates(name, remotes(groups))
 	switch {
 	case len(exact) > 1:
@@ -88,7 +85,10 @@ func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
 	}
 	switch {
 	case holder.UID == s.g.UID:
-		return s.bind(r.ID)
+		if out := s.bind(r.ID); out != nil {
+			return out
+		}
+		return s.holdRemoteGroup(ctx)
 	case holder.UID != "":
 		return &outcome{final: true, reason: deepcallv1.ReasonDuplicateGroupName,
 			message: fmt.Sprintf("remote group %s %q is already managed by AgentGroup %s: give this AgentGroup another spec.groupName", r.ID, r.Name, holder.Owner)}
@@ -96,6 +96,9 @@ func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
 		return s.nameConflict(fmt.Sprintf("remote group %s %q already exists and was not created by this AgentGroup: set spec.adoptionPolicy: ByName or spec.groupId: %q to manage it, or choose another spec.groupName", r.ID, r.Name, r.ID))
 	}
 	if out := s.bind(r.ID); out != nil {
+		return out
+	}
+	if out := s.holdRemoteGroup(ctx); out != nil {
 		return out
 	}
 	s.event(false, deepcallv1.EventAdopted, "adopted remote group %s %q by name", r.ID, r.Name)
@@ -124,9 +127,10 @@ func (s *pass) nameConflict(msg string) *outcome {
 	return &outcome{final: true, reason: deepcallv1.ReasonNameConflict, message: msg, result: s.resync()}
 }
 
-// create records the intent, stamped the moment the add is sent (after
-// every rate-limit wait), then sends it; a crash or a lost or unclear
-// answer is settled by resolvePending instead of adding a second group.
+// create records the intent with the finalizer, stamped the moment the add
+// is sent (after every rate-limit wait), then sends it; a crash or a lost
+// or unclear answer is settled by resolvePending instead of adding a
+// second group.
 // The caller holds the name's lock.
 func (s *pass) create(ctx context.Context, name string, knownTwins []string) (string, *outcome) {
 	g := s.g
@@ -135,11 +139,10 @@ func (s *pass) create(ctx context.Context, name string, knownTwins []string) (st
 		knownTwins = knownTwins[:100]
 	}
 	var intentErr error
+	intended := false
 	recordIntent := func() error {
-		g.Status.PendingCreate = &deepcallv1.PendingCreate{Name: name, StartedAt: metav1.NowMicro(), KnownGroupIDs: knownTwins}
-		g.Status.GroupID, g.Status.RemoteAccount = "", s.remote().ID.String()
-		setCondition(&g.Status.Conditions, g.Generation, deepcallv1.ConditionReconciling, metav1.ConditionTrue, deepcallv1.ReasonCreating, fmt.Sprintf("creating remote group %q", name))
-		intentErr = s.patchStatus(ctx)
+		intentErr = s.recordIntent(ctx, &deepcallv1.PendingCreate{Name: name, StartedAt: metav1.NowMicro(), KnownGroupIDs: knownTwins, RemoteAccount: s.remote().ID.String()})
+		intended = intentErr == nil
 		return intentErr
 	}
 	id, err := s.entry.Client.Add(groupapi.WithBeforeSend(ctx, recordIntent), name)
@@ -149,8 +152,10 @@ func (s *pass) create(ctx context.Context, name string, knownTwins []string) (st
 	case intentErr != nil:
 		return "", &outcome{keepStatus: true, err: fmt.Errorf("record create intent: %w", intentErr)}
 	case err != nil:
-		if groupapi.NotSent(err) || refused(err) {
-			g.Status.PendingCreate = nil // nothing was created
+		if intended && (groupapi.NotSent(err) || refused(err)) { // nothing was created
+			if serr := s.settleIntent(ctx); serr != nil {
+				return "", &outcome{keepStatus: true, err: fmt.Errorf("clear create intent: %w", serr)}
+			}
 		}
 		if _, held := groupapi.HeldUntil(err); held {
 			s.r.heldCreates.Store(g.UID, g.Generation)
@@ -160,7 +165,7 @@ func (s *pass) create(ctx context.Context, name string, knownTwins []string) (st
 	}
 	s.r.heldCreates.Delete(g.UID)
 	s.r.deletedByHand.Delete(g.UID)
-	ctrl.LoggerFrom(ctx).Info("Created remote group", "groupId", id, "name", name)
+	ctrl.LoggerFrom(ctx).Info("Created remote group", "groupId", id, "groupName", name)
 	s.remote().Changed(groupapi.Group{ID: id, Name: name, Enabled: true}, false)
 	if out := s.bind(id); out != nil {
 		return "", out
@@ -184,7 +189,10 @@ func refused(err error) bool {
 // happen, once it can no longer show up; several is for a person to decide.
 func (s *pass) resolvePending(ctx context.Context) (string, *outcome) {
 	g := s.g
-	p := g.Status.PendingCreate
+	p, err := createIntent(g)
+	if err != nil {
+		return "", &outcome{reason: deepcallv1.ReasonCreatePending, message: err.Error(), err: err}
+	}
 	groups, err := s.entry.Client.List(ctx, groupapi.ListOptions{Name: p.Name, Quick: true})
 	if err != nil {
 		o := s.remoteError("list groups", err)
@@ -221,7 +229,11 @@ func (s *pass) resolvePending(ctx context.Context) (string, *outcome) {
 				message: fmt.Sprintf("an add call for %q got no clear answer and its group is not listed yet; checking again before adding once more", p.Name),
 				result:  lowPriority(wait)}
 		}
-		g.Status.PendingCreate, g.Status.RemoteAccount = nil, ""
+		if err := s.settleIntent(ctx); err != nil {
+			err = fmt.Errorf("clear create intent: %w", err)
+			return "", &outcome{reason: deepcallv1.ReasonCreatePending, message: err.Error(), err: err}
+		}
+		g.Status.RemoteAccount = ""
 		s.bindingChanged = true
 		return "", nil
 	default:

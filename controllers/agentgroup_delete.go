@@ -34,6 +34,7 @@ func (r *AgentGroupReconciler) reconcileDelete(ctx context.Context, g *deepcallv
 	s.emit()
 	patch := client.MergeFrom(g.DeepCopy())
 	controllerutil.RemoveFinalizer(g, agentGroupFinalizer)
+	delete(g.Annotations, deepcallv1.AnnotationCreateIntent) // settled: the AgentGroup goes
 	if err := r.Patch(ctx, g, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -48,7 +49,7 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 	g := s.g
 	id := claimedGroupID(g)
 	switch {
-	case id == "" && g.Status.PendingCreate == nil:
+	case id == "" && !pendingCreate(g):
 		return true, outcome{}
 	case g.Spec.Suspend, g.IsObserveOnly(), g.Spec.DeletionPolicy == deepcallv1.DeletionOrphan:
 		s.event(false, deepcallv1.EventOrphaned, "left remote group %s in place (%s)", id, keepReason(g))

@@ -22,10 +22,11 @@ import (
 // pass is one reconcile of one AgentGroup: observe, plan, apply, then one
 // status write.
 type pass struct {
-	r     *AgentGroupReconciler
-	g     *deepcallv1.AgentGroup
-	base  *deepcallv1.AgentGroup // the object as last written, for patches
-	entry *accounts.Entry
+	r       *AgentGroupReconciler
+	g       *deepcallv1.AgentGroup
+	base    *deepcallv1.AgentGroup // the object as last written, for patches
+	account *deepcallv1.Account
+	entry   *accounts.Entry
 
 	// bindingChanged is set when the pass changed status.groupId (or the
 	// pending create): its status write must land, conflict or not.
@@ -93,7 +94,8 @@ func (s *pass) accountKey() types.NamespacedName {
 func (s *pass) useAccount(ctx context.Context, mustBeReady bool) *outcome {
 	key := s.accountKey()
 	group := client.ObjectKeyFromObject(s.g)
-	if err := s.r.Get(ctx, key, &deepcallv1.Account{}); err != nil {
+	account := &deepcallv1.Account{}
+	if err := s.r.Get(ctx, key, account); err != nil {
 		if apierrors.IsNotFound(err) {
 			s.r.Accounts.Await(key, s.g.UID, group)
 			return &outcome{reason: deepcallv1.ReasonAccountNotFound, message: fmt.Sprintf("Account %q not found in namespace %s", key.Name, key.Namespace),
@@ -101,6 +103,7 @@ func (s *pass) useAccount(ctx context.Context, mustBeReady bool) *outcome {
 		}
 		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
 	}
+	s.account = account
 	entry, why := s.r.Accounts.Lookup(key)
 	checked := why != "" // an Account with no client says why
 	if entry != nil {
@@ -131,7 +134,7 @@ func (s *pass) observe(ctx context.Context) (observation, *outcome) {
 	if out := s.checkRemoteAccount(); out != nil {
 		return observation{}, out
 	}
-	if g := s.g; g.Status.GroupID != "" || g.Spec.GroupID != "" || g.Status.PendingCreate != nil {
+	if g := s.g; g.Status.GroupID != "" || g.Spec.GroupID != "" || pendingCreate(g) {
 		if out := s.holdRemoteGroup(ctx); out != nil {
 			return observation{}, out
 		}
@@ -171,7 +174,9 @@ func (s *pass) observe(ctx context.Context) (observation, *outcome) {
 	// first time.
 	ctrl.LoggerFrom(ctx).Info("Remote group was deleted outside the operator", "groupId", id)
 	s.event(true, deepcallv1.ReasonDriftDetected, "remote group %s was deleted outside the operator", id)
-	s.unbind(id)
+	if err := s.unbind(ctx, id); err != nil {
+		return observation{}, &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+	}
 	return s.observeByName(ctx)
 }
 
@@ -188,7 +193,7 @@ func (s *pass) boundID(ctx context.Context) (string, *outcome) {
 		return bound, nil
 	case named != "":
 		return named, nil
-	case g.Status.PendingCreate != nil:
+	case pendingCreate(g):
 		return s.resolvePending(ctx)
 	}
 	return "", nil

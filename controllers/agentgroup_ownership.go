@@ -28,6 +28,9 @@ import (
 func (s *pass) checkRemoteAccount() *outcome {
 	g := s.g
 	recorded := g.Status.RemoteAccount
+	if p, _ := createIntent(g); p != nil && recorded == "" {
+		recorded = p.RemoteAccount
+	}
 	now := s.remote().ID
 	if recorded == "" || recorded == now.String() {
 		return nil
@@ -105,13 +108,18 @@ func (s *pass) bind(id string) *outcome {
 	return nil
 }
 
-// unbind lets go of a remote group that is gone.
-func (s *pass) unbind(id string) {
+// unbind lets go of a remote group that is gone. The intent of the add
+// that made it is settled first: with no group bound it would count again.
+func (s *pass) unbind(ctx context.Context, id string) error {
+	if err := s.settleIntent(ctx); err != nil {
+		return fmt.Errorf("clear the create intent of remote group %s: %w", id, err)
+	}
 	s.remote().Changed(groupapi.Group{ID: id}, true)
 	s.remote().Release(id, s.g.UID)
 	s.r.deletedByHand.Store(s.g.UID, time.Now())
 	s.g.Status.GroupID, s.g.Status.RemoteAccount = "", ""
 	s.bindingChanged, s.recreating = true, true
+	return nil
 }
 
 // checkNameHolder refuses a group name another AgentGroup on the same

@@ -27,7 +27,7 @@ func TestLostResponseOnAddMakesOneGroup(t *testing.T) {
 	if len(r) != 1 {
 		t.Fatalf("remote groups %+v, want exactly one", r)
 	}
-	if g.Status.GroupID != strconv.FormatInt(r[0].ID, 10) || g.Status.PendingCreate != nil {
+	if g.Status.GroupID != strconv.FormatInt(r[0].ID, 10) || pendingCreate(g) {
 		t.Errorf("status %+v, want groupId %d and no pending create", g.Status, r[0].ID)
 	}
 	if c := s.calls(); c["add"] != 1 {
@@ -63,7 +63,7 @@ func TestManagerStoppedMidCreateMakesOneGroup(t *testing.T) {
 		t.Fatal("the add call was never made")
 	}
 	s.stop()
-	if g := s.get("sales"); g.Status.GroupID != "" || g.Status.PendingCreate == nil {
+	if g := s.get("sales"); g.Status.GroupID != "" || !pendingCreate(g) {
 		t.Fatalf("after the crash status = %+v, want a pending create and no id", g.Status)
 	}
 	if len(s.remote()) != 1 {

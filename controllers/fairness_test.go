@@ -373,8 +373,8 @@ func TestShutdownFinishesCreatesInFlight(t *testing.T) {
 	var list deepcallv1.AgentGroupList
 	s.must(k8s.List(ctxBG, &list, client.InNamespace(s.ns)))
 	for _, g := range list.Items {
-		if p := g.Status.PendingCreate; p != nil {
-			t.Errorf("%s: create intent for %q left unresolved at shutdown", g.Name, p.Name)
+		if p, err := createIntent(&g); p != nil || err != nil {
+			t.Errorf("%s: create intent %+v (%v) left unresolved at shutdown", g.Name, p, err)
 		}
 	}
 	s.sim.SetFaults(sim.Faults{})

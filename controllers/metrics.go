@@ -60,7 +60,7 @@ func (m *objectMetrics) observe(key types.NamespacedName, g *deepcallv1.AgentGro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.replace(key, now)
-	if p := g.Status.PendingCreate != nil; p != m.pending[key] {
+	if p := pendingCreate(g); p != m.pending[key] {
 		m.setPending(key, p)
 	}
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -81,6 +82,11 @@ type story struct {
 	maxRetryAfter time.Duration
 	// stallRetry is how long a stalled AgentGroup waits (0: an hour).
 	stallRetry time.Duration
+	// syncInterval is every Account's syncInterval (0: 10 minutes).
+	syncInterval time.Duration
+	// routineBurst and routineEvery bound routine events (0: defaults).
+	routineBurst int
+	routineEvery time.Duration
 	// factory wraps the clients the manager builds (nil: none).
 	wrap func(groupapi.Interface) groupapi.Interface
 	// registry and client are the running manager's.
@@ -131,7 +137,7 @@ func (s *story) namespace() string {
 			CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
 			RequestsPerSecond:    s.rps,
 			Burst:                s.rps,
-			SyncInterval:         metav1.Duration{Duration: 10 * time.Minute},
+			SyncInterval:         metav1.Duration{Duration: cmp.Or(s.syncInterval, 10*time.Minute)},
 		},
 	}))
 	return ns.Name
@@ -172,6 +178,7 @@ func (s *story) start() {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("agentgroup-controller"),
 		Accounts:     registry,
 		CreateSettle: s.createSettle, MaxConcurrentReconciles: 4, StallRetry: s.stallRetry,
+		RoutineEventBurst: s.routineBurst, RoutineEventEvery: s.routineEvery,
 	}).SetupWithManager(mgr))
 	done := make(chan struct{})
 	go func() {

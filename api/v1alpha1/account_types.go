@@ -94,6 +94,14 @@ type AccountStatus struct {
 	// +optional
 	EffectiveSyncInterval *metav1.Duration `json:"effectiveSyncInterval,omitempty"`
 
+	// oldestGroupCheck is when the least recently checked AgentGroup of
+	// this Account last had its remote group read: every group was checked
+	// since. Drift checks that find nothing new write nothing to the
+	// AgentGroups, so this is where their freshness shows. Updated with
+	// each listing of the account.
+	// +optional
+	OldestGroupCheck *metav1.Time `json:"oldestGroupCheck,omitempty"`
+
 	// lastSyncTime is when the account's groups were last listed.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
@@ -116,6 +124,7 @@ type AccountStatus struct {
 // +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.unmanagedGroups`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Oldest Check",type=date,JSONPath=`.status.oldestGroupCheck`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Account struct {
 	metav1.TypeMeta   `json:",inline"`

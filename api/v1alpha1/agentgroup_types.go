@@ -125,7 +125,9 @@ type AgentGroupSpec struct {
 
 // PendingCreate records an add call that may have reached the API without
 // its answer reaching the operator, so that a restart finds the group it
-// created instead of creating a second one.
+// created instead of creating a second one. It is written, as JSON, to the
+// annotation AnnotationCreateIntent together with the finalizer, in one
+// write before the add.
 type PendingCreate struct {
 	// name sent in the add call.
 	Name string `json:"name"`
@@ -138,7 +140,15 @@ type PendingCreate struct {
 	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	KnownGroupIDs []string `json:"knownGroupIds,omitempty"`
+	// remoteAccount is the remote account the add was sent to.
+	// +optional
+	RemoteAccount string `json:"remoteAccount,omitempty"`
 }
+
+// AnnotationCreateIntent holds the PendingCreate of the last add this
+// AgentGroup sent. It counts only while status.groupId is empty: once the
+// add's group is bound, it is history.
+const AnnotationCreateIntent = "deepcall.agentgroups.dev/create-intent"
 
 // AgentGroupStatus is what the operator last observed of the remote group.
 type AgentGroupStatus struct {
@@ -175,11 +185,17 @@ type AgentGroupStatus struct {
 	// +optional
 	Drift []string `json:"drift,omitempty"`
 
-	// pendingCreate is set while an add call's outcome is not yet recorded.
+	// pendingCreate is where earlier versions recorded an add whose
+	// outcome was not yet known; it is still honoured after an upgrade and
+	// cleared once settled. The intent now lives in the annotation
+	// deepcall.agentgroups.dev/create-intent.
 	// +optional
 	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
 
-	// lastSyncTime is when the remote group was last read.
+	// lastSyncTime is when a read of the remote group last changed this
+	// status. A drift check that finds the group as recorded writes
+	// nothing; the Account's status.oldestGroupCheck says how fresh the
+	// checks are.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 

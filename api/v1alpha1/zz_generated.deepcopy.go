@@ -131,6 +131,10 @@ func (in *AccountStatus) DeepCopyInto(out *AccountStatus) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.OldestGroupCheck != nil {
+		in, out := &in.OldestGroupCheck, &out.OldestGroupCheck
+		*out = (*in).DeepCopy()
+	}
 	if in.LastSyncTime != nil {
 		in, out := &in.LastSyncTime, &out.LastSyncTime
 		*out = (*in).DeepCopy()

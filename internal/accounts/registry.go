@@ -71,6 +71,13 @@ type Registry struct {
 	refused map[types.NamespacedName]string
 	// waiters are, per Account, the AgentGroups that wait for it to work.
 	waiters map[types.NamespacedName]map[types.UID]types.NamespacedName
+	// checks hold, per AgentGroup, when its remote group was last read.
+	checks map[types.UID]check
+}
+
+type check struct {
+	account types.NamespacedName
+	at      time.Time
 }
 
 // NewRegistry returns an empty registry; a nil factory means groupapi.New.
@@ -79,7 +86,38 @@ func NewRegistry(factory Factory) *Registry {
 		factory = func(o groupapi.Options) (groupapi.Interface, error) { return groupapi.New(o) }
 	}
 	return &Registry{factory: factory, entries: map[types.NamespacedName]*Entry{}, remotes: map[RemoteAccount]*Remote{},
-		refused: map[types.NamespacedName]string{}, waiters: map[types.NamespacedName]map[types.UID]types.NamespacedName{}}
+		refused: map[types.NamespacedName]string{}, waiters: map[types.NamespacedName]map[types.UID]types.NamespacedName{},
+		checks: map[types.UID]check{}}
+}
+
+// Checked records that an AgentGroup of the Account had its remote group
+// read at the given time.
+func (r *Registry) Checked(account types.NamespacedName, uid types.UID, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.checks[uid] = check{account: account, at: at}
+}
+
+// Unchecked drops an AgentGroup from the drift-check record: it is gone,
+// or stalled and read again only at its re-poll.
+func (r *Registry) Unchecked(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.checks, uid)
+}
+
+// OldestCheck is when the least recently checked AgentGroup of the
+// Account was last read; zero when none has been.
+func (r *Registry) OldestCheck(account types.NamespacedName) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var oldest time.Time
+	for _, c := range r.checks {
+		if c.account == account && (oldest.IsZero() || c.at.Before(oldest)) {
+			oldest = c.at
+		}
+	}
+	return oldest
 }
 
 // SetWake sets how an AgentGroup is enqueued after a delay: one whose
