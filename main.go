@@ -50,7 +50,7 @@ func main() {
 		"The longest pause one 429's Retry-After imposes on a remote account's calls (a longer one is cut to this).")
 	flag.StringVar(&watchSelector, "watch-label-selector", "",
 		"Reconcile only the Accounts and AgentGroups whose labels match this selector (sharding; empty: all). "+
-			"A shard runs with "+ShardLabel+"=NAME, the default manager of a sharded install with '!"+ShardLabel+"'.")
+			"A shard runs with "+deepcallv1.ShardLabel+"=NAME, the default manager of a sharded install with '!"+deepcallv1.ShardLabel+"'.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

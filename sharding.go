@@ -11,14 +11,6 @@ import (
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
 
-// ShardLabel puts an Account and its AgentGroups in a shard, as Flux's
-// sharding.fluxcd.io/key does: a manager started with
-// --watch-label-selector=sharding.deepcall.agentgroups.dev/key=shard1
-// reconciles only the objects labelled shard1, and the default manager of
-// a sharded install runs with '!sharding.deepcall.agentgroups.dev/key' to
-// take the unlabelled ones.
-const ShardLabel = "sharding.deepcall.agentgroups.dev/key"
-
 // parseWatchSelector parses --watch-label-selector; nil when it selects
 // everything.
 func parseWatchSelector(s string) (labels.Selector, error) {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
 
 const baseID = "agentgroup-operator.deepcall.agentgroups.dev"
@@ -28,13 +30,13 @@ func TestLeaderElectionID(t *testing.T) {
 			t.Errorf("selector %q: Lease %q, want the unsharded %q", s, got, baseID)
 		}
 	}
-	shard1, shard2, def := id(ShardLabel+"=shard1"), id(ShardLabel+"=shard2"), id("!"+ShardLabel)
+	shard1, shard2, def := id(deepcallv1.ShardLabel+"=shard1"), id(deepcallv1.ShardLabel+"=shard2"), id("!"+deepcallv1.ShardLabel)
 	if shard1 == shard2 || shard1 == def || shard2 == def || def == baseID {
 		t.Errorf("shards share a Lease: shard1 %q, shard2 %q, default %q, unsharded %q", shard1, shard2, def, baseID)
 	}
-	for _, same := range []string{ShardLabel + "=shard1", ShardLabel + " = shard1"} {
+	for _, same := range []string{deepcallv1.ShardLabel + "=shard1", deepcallv1.ShardLabel + " = shard1"} {
 		if got := id(same); got != shard1 {
-			t.Errorf("selector %q: Lease %q, want %q as for %s=shard1", same, got, shard1, ShardLabel)
+			t.Errorf("selector %q: Lease %q, want %q as for %s=shard1", same, got, shard1, deepcallv1.ShardLabel)
 		}
 	}
 	if a, b := id("team=a,tier=1"), id("tier=1,team=a"); a != b {
@@ -54,7 +56,7 @@ func TestCacheOptionsShardOnlyOwnKinds(t *testing.T) {
 	if opts := cacheOptions(nil); len(opts.ByObject) != 0 || opts.DefaultTransform == nil {
 		t.Errorf("unsharded cache options %+v: want no per-object selector and the managedFields transform", opts)
 	}
-	sel, err := parseWatchSelector("!" + ShardLabel)
+	sel, err := parseWatchSelector("!" + deepcallv1.ShardLabel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +67,8 @@ func TestCacheOptionsShardOnlyOwnKinds(t *testing.T) {
 	var kinds []string
 	for obj, by := range opts.ByObject {
 		kinds = append(kinds, fmt.Sprintf("%T", obj))
-		if by.Label == nil || by.Label.String() != "!"+ShardLabel {
-			t.Errorf("%T: label selector %v, want !%s", obj, by.Label, ShardLabel)
+		if by.Label == nil || by.Label.String() != "!"+deepcallv1.ShardLabel {
+			t.Errorf("%T: label selector %v, want !%s", obj, by.Label, deepcallv1.ShardLabel)
 		}
 	}
 	slices.Sort(kinds)

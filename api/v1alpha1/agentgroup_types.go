@@ -145,6 +145,14 @@ type PendingCreate struct {
 	RemoteAccount string `json:"remoteAccount,omitempty"`
 }
 
+// ShardLabel puts an Account and its AgentGroups in a shard, as Flux's
+// sharding.fluxcd.io/key does: a manager started with
+// --watch-label-selector=sharding.deepcall.agentgroups.dev/key=shard1
+// reconciles only the objects labelled shard1, and the default manager of
+// a sharded install runs with '!sharding.deepcall.agentgroups.dev/key' to
+// take the unlabelled ones.
+const ShardLabel = "sharding.deepcall.agentgroups.dev/key"
+
 // AnnotationCreateIntent holds the PendingCreate of the last add this
 // AgentGroup sent. It counts only while status.groupId is empty: once the
 // add's group is bound, it is history.

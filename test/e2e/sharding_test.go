@@ -18,11 +18,12 @@ import (
 	"testing"
 	"time"
 
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
 )
 
 // shardKey is the label that puts an Account and its AgentGroups in a shard.
-const shardKey = "sharding.deepcall.agentgroups.dev/key"
+const shardKey = deepcallv1.ShardLabel
 
 // TestSharding: three managers split the Accounts and AgentGroups by label,
 // as Flux shards: the default one takes the unlabelled objects
