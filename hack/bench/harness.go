@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
@@ -42,14 +43,28 @@ type harness struct {
 	k8s    client.Client
 	track  *tracker
 
-	mgr         *localenv.Proc
-	metricsAddr string
+	// API-server writes (apiwrites.go): the API server's count, the
+	// harness's own, the operator's for the noisy neighbour and
+	// kube-apiserver's own.
+	apiMetrics        *apiServerMetrics
+	harnessWrites     *harnessWrites
+	noisyWatch        *watchCounter
+	controlPlaneWatch *watchCounter
+
+	// mgrs are the running managers.
+	mgrs []*manager
 
 	// noisySim serves the noisy neighbour's remote user (noisy.go).
 	noisySim     *sim.Server
 	noisyURL     string
 	stopNoisySim func()
 	noisyEdits   int // B's edits so far, one phase at a time
+}
+
+// manager is one bin/manager process.
+type manager struct {
+	proc        *localenv.Proc
+	metricsAddr string
 }
 
 func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
@@ -62,20 +77,30 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 	if err := deepcallv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	cfg := *env.Config
+	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, harnessWrites: newHarnessWrites()}
+	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = -1, 0 // the API server's fairness is the only limit, as for the manager
-	k8s, err := client.New(&cfg, client.Options{Scheme: scheme})
-	if err != nil {
+	cfg.Wrap(h.harnessWrites.wrap)
+	var err error
+	if h.apiMetrics, err = newAPIServerMetrics(cfg); err != nil {
 		return nil, err
 	}
-	track, err := startTracker(ctx, &cfg, scheme)
-	if err != nil {
+	if h.k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
-	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, k8s: k8s, track: track}
+	if h.track, err = startTracker(ctx, cfg, scheme); err != nil {
+		return nil, err
+	}
+	if h.noisyWatch, err = startNoisyWatch(ctx, cfg, scheme); err != nil {
+		return nil, err
+	}
+	if h.controlPlaneWatch, err = startControlPlaneWatch(ctx, cfg, scheme); err != nil {
+		return nil, err
+	}
 	if h.noisySim, h.noisyURL, h.stopNoisySim, err = startNoisySim(c); err != nil {
 		return nil, err
 	}
+	k8s := h.k8s
 	for i := range c.accounts {
 		user, token := fmt.Sprint(30001+i), fmt.Sprintf("bench-token-%02d", i)
 		simulator.AddUser(sim.User{ID: user, Token: token, Agents: agents})
@@ -120,9 +145,9 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 	}
 }
 
-// startManager sets every run Account's rate limit, then runs bin/manager
+// startManagers sets every run Account's rate limit, then runs bin/manager
 // with pprof on its metrics address.
-func (h *harness) startManager(ctx context.Context, rps int) error {
+func (h *harness) startManagers(ctx context.Context, rps int) error {
 	for i := range h.c.accounts {
 		acct := &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i), Name: "default"}}
 		patch := []byte(fmt.Sprintf(`{"spec":{"requestsPerSecond":%d,"burst":%d}}`, rps, rps))
@@ -130,6 +155,12 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 			return err
 		}
 	}
+	started := time.Now().Truncate(time.Second)
+	var env []string
+	if h.c.gomemlimit != "" {
+		env = append(env, "GOMEMLIMIT="+h.c.gomemlimit)
+	}
+	m := &manager{}
 	metrics, err := localenv.FreeAddr()
 	if err != nil {
 		return err
@@ -138,17 +169,13 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 	if err != nil {
 		return err
 	}
-	h.metricsAddr = metrics
-	started := time.Now().Truncate(time.Second)
-	var env []string
-	if h.c.gomemlimit != "" {
-		env = append(env, "GOMEMLIMIT="+h.c.gomemlimit)
-	}
-	h.mgr, err = h.env.RunWithEnv("manager", env, h.env.Bin("manager"), "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probe,
-		"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s")
-	if err != nil {
+	m.metricsAddr = metrics
+	args := []string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
+		"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s"}
+	if m.proc, err = h.env.RunWithEnv("manager", env, h.env.Bin("manager"), args...); err != nil {
 		return err
 	}
+	h.mgrs = append(h.mgrs, m)
 	if err := localenv.WaitTCP(probe, 30*time.Second); err != nil {
 		return err
 	}
@@ -170,11 +197,19 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 	})
 }
 
-func (h *harness) stop() {
-	if h.mgr != nil {
-		h.mgr.Stop()
+// stopManagers stops every manager.
+func (h *harness) stopManagers() {
+	for _, m := range h.mgrs {
+		m.proc.Stop()
 	}
+	h.mgrs = nil
+}
+
+func (h *harness) stop() {
+	h.stopManagers()
 	h.track.stop()
+	h.noisyWatch.stop()
+	h.controlPlaneWatch.stop()
 	if h.stopNoisySim != nil {
 		h.stopNoisySim()
 	}
@@ -195,7 +230,7 @@ func (h *harness) saveProfile(name, path string) {
 	dir := filepath.Join(h.c.out, "profiles")
 	_ = os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, name+".pprof")
-	err := fetchTo("http://"+h.metricsAddr+path, file)
+	err := fetchTo("http://"+h.mgrs[0].metricsAddr+path, file)
 	if err == nil {
 		var top []byte
 		top, err = exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", h.env.Bin("manager"), file).CombinedOutput()

@@ -132,7 +132,7 @@ func bench(c config) error {
 	var noisy []noisyResult
 	largest := slices.MaxFunc(c.runs, func(a, b run) int { return a.n - b.n })
 	for _, r := range c.runs {
-		rs, curve, nr, err := h.runScenarios(ctx, r, c.profile && r == largest, c.noisy && r == largest)
+		rs, curve, nr, err := h.runScenarios(ctx, r, runOpts{profile: c.profile && r == largest, noisy: c.noisy && r == largest})
 		if err != nil {
 			return fmt.Errorf("run %v: %w", r, err)
 		}
@@ -140,12 +140,30 @@ func bench(c config) error {
 		series = append(series, curve)
 		noisy = append(noisy, nr...)
 	}
+
+	// No manager runs now and the harness writes nothing to the API
+	// server: what it counts meanwhile (at least 10 s) is the control
+	// plane's own background, taken away from every scenario's count.
+	idle0, err := h.probeWrites(ctx)
+	if err != nil {
+		return err
+	}
 	naive, err := runNaive(ctx, c, simulator, h.simURL)
 	if err != nil {
 		return fmt.Errorf("naive script: %w", err)
 	}
+	time.Sleep(time.Until(idle0.at.Add(10 * time.Second)))
+	idle1, err := h.probeWrites(ctx)
+	if err != nil {
+		return err
+	}
+	idle := writesBetween(idle0, idle1)
+	bg := backgroundRate(idle)
+	for i := range results {
+		results[i].api.setBackground(bg)
+	}
 
-	rep := report{config: c, results: results, naive: naive, series: series, noisy: noisy, when: time.Now()}
+	rep := report{config: c, results: results, naive: naive, series: series, noisy: noisy, background: bg, idle: idle, when: time.Now()}
 	fmt.Println()
 	fmt.Print(rep.table())
 	fmt.Print(rep.targets())

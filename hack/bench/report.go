@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"image/color"
 	"maps"
@@ -31,7 +32,12 @@ type report struct {
 	naive   naiveResult
 	series  []readySeries
 	noisy   []noisyResult
-	when    time.Time
+	// background is the writes per second no one accounts for, measured
+	// over idle (no manager, the harness idle) and taken away from the
+	// API server's counts.
+	background background
+	idle       apiWrites
+	when       time.Time
 }
 
 // table is the results as Markdown.
@@ -44,14 +50,15 @@ func (r report) table() string {
 	}
 	fmt.Fprintf(&b, "Measured %s on %d CPUs: %d Accounts (each its own remote user), %v simulated latency, %d members (%d receivers) per group, manager with --max-concurrent-reconciles=%d and %s.\n\n",
 		r.when.Format("2006-01-02"), runtime.NumCPU(), c.accounts, c.latency, c.members, c.receivers, c.concurrency, memlimit)
-	b.WriteString("| N | req/s per Account | scenario | wall | remote calls by operation | calls per group | floor | wall ÷ floor | remote writes | manager peak RSS | manager CPU | kube-apiserver + etcd CPU | reconciles: AgentGroup / Account |\n")
-	b.WriteString("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| N | req/s per Account | scenario | wall | remote calls by operation | calls per group | floor | wall ÷ floor | remote writes | API-server writes per group | events per group | manager peak RSS | manager CPU | kube-apiserver + etcd CPU | per 1,000 groups | reconciles: AgentGroup / Account |\n")
+	b.WriteString("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range r.results {
-		fmt.Fprintf(&b, "| %d | %d | %s | %.1f s | %s | %.3f | %.1f s | %.2f | %d | %d MiB | %.1f s | %.1f s | %d / %d |\n",
+		fmt.Fprintf(&b, "| %d | %d | %s | %.1f s | %s | %.3f | %.1f s | %.2f | %d | %.2f | %.2f | %d MiB | %.1f s | %.1f s | %.1f s | %d / %d |\n",
 			x.n, x.rps, x.scenario, x.wall.Seconds(), byOp(x.calls), x.perGroup(),
-			x.floor.Seconds(), x.overFloor(), x.writes, x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
-			x.reconciles["agentgroup"], x.reconciles["account"])
+			x.floor.Seconds(), x.overFloor(), x.remoteWrites, x.apiWritesPerGroup(), x.eventsPerGroup(), x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
+			x.controlPlaneCPUPer1000(), x.reconciles["agentgroup"], x.reconciles["account"])
 	}
+	b.WriteString(r.writesTable())
 	b.WriteString("\n| N | naive script | operator cold start | req/s per Account | operator speed-up |\n|---:|---:|---:|---:|---:|\n")
 	for _, x := range r.results {
 		if x.scenario != "cold start" {
@@ -65,6 +72,19 @@ func (r report) table() string {
 		fmt.Fprintf(&b, "| %d | %.1f s (%s) | %.1f s | %d | %.1f× |\n", x.n, naive.Seconds(), how, x.wall.Seconds(), x.rps, naive.Seconds()/x.wall.Seconds())
 	}
 	b.WriteString(r.noisyTable())
+	return b.String()
+}
+
+// writesTable is the operator's API-server writes per group by resource
+// and verb.
+func (r report) writesTable() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nAPI-server writes by the operator per group, by resource and verb: kube-apiserver's apiserver_request_total, less the harness's own writes, the operator's for the noisy neighbour, kube-apiserver's own Lease renewals and any other background (%s).\n\n",
+		writeCounts(r.background).perSecond())
+	b.WriteString("| N | req/s per Account | scenario | writes per group | failed (all groups) |\n|---:|---:|---|---|---:|\n")
+	for _, x := range r.results {
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %.0f |\n", x.n, x.rps, x.scenario, x.api.operator.perGroup(x.groups), x.api.failed.sum())
+	}
 	return b.String()
 }
 
@@ -131,8 +151,8 @@ func (r report) targets() string {
 			speedup := r.naiveTime(x.n).Seconds() / x.wall.Seconds()
 			row(fmt.Sprintf("%v: ≥ 5× faster than the naive script", x.run), fmt.Sprintf("%.1f×", speedup), speedup >= 5)
 		case "no-op resync":
-			reads := float64(x.total()-x.writes) / float64(x.n)
-			row(fmt.Sprintf("%v: no-op resync makes 0 writes, ≤ 1 read per group", x.run), fmt.Sprintf("%d writes, %.3f reads per group", x.writes, reads), x.writes == 0 && reads <= 1)
+			reads := float64(x.total()-x.remoteWrites) / float64(x.n)
+			row(fmt.Sprintf("%v: no-op resync makes 0 writes, ≤ 1 read per group", x.run), fmt.Sprintf("%d writes, %.3f reads per group", x.remoteWrites, reads), x.remoteWrites == 0 && reads <= 1)
 		}
 	}
 	for _, x := range r.noisy {
@@ -165,7 +185,14 @@ func (r report) write(dir string) error {
 		return err
 	}
 	body := "# make bench results\n\n" + r.table() + r.targets() + fmt.Sprintf("\n![Ready AgentGroups during the cold start](%s)\n", chartFile)
-	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(body), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(body), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r.machine(), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644)
 }
 
 // updateDoc replaces the generated part of docs/benchmarks.md and its chart.

@@ -23,6 +23,11 @@ type tracker struct {
 
 	mu     sync.Mutex
 	groups map[types.NamespacedName]seen
+	// changed is when the watch last delivered a change of one of the
+	// runs' AgentGroups.
+	changed time.Time
+	// managed is each run Account's status.managedGroups, by namespace.
+	managed map[string]int32
 }
 
 // seen is what the scenarios ask of one AgentGroup.
@@ -31,6 +36,8 @@ type seen struct {
 	// ready: Ready is True for the current generation.
 	ready    bool
 	lastSync time.Time
+	// groupID is the remote group's id (status.groupId).
+	groupID string
 }
 
 func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) (*tracker, error) {
@@ -39,7 +46,7 @@ func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	t := &tracker{cancel: cancel, groups: map[types.NamespacedName]seen{}}
+	t := &tracker{cancel: cancel, groups: map[types.NamespacedName]seen{}, managed: map[string]int32{}}
 	inf, err := c.GetInformer(ctx, &deepcallv1.AgentGroup{})
 	if err != nil {
 		cancel()
@@ -49,6 +56,18 @@ func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 		AddFunc:    t.record,
 		UpdateFunc: func(_, o any) { t.record(o) },
 		DeleteFunc: t.forget,
+	}); err != nil {
+		cancel()
+		return nil, err
+	}
+	accounts, err := c.GetInformer(ctx, &deepcallv1.Account{})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if _, err := accounts.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    t.recordAccount,
+		UpdateFunc: func(_, o any) { t.recordAccount(o) },
 	}); err != nil {
 		cancel()
 		return nil, err
@@ -70,12 +89,16 @@ func (t *tracker) record(o any) {
 	s := seen{
 		generation: g.Generation,
 		ready:      c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == g.Generation && g.Status.ObservedGeneration == g.Generation,
+		groupID:    g.Status.GroupID,
 	}
 	if g.Status.LastSyncTime != nil {
 		s.lastSync = g.Status.LastSyncTime.Time
 	}
 	t.mu.Lock()
 	t.groups[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = s
+	if g.Namespace != noisyNamespace {
+		t.changed = time.Now()
+	}
 	t.mu.Unlock()
 }
 
@@ -86,6 +109,9 @@ func (t *tracker) forget(o any) {
 	if g, ok := o.(*deepcallv1.AgentGroup); ok {
 		t.mu.Lock()
 		delete(t.groups, types.NamespacedName{Namespace: g.Namespace, Name: g.Name})
+		if g.Namespace != noisyNamespace {
+			t.changed = time.Now()
+		}
 		t.mu.Unlock()
 	}
 }
@@ -113,6 +139,41 @@ func (t *tracker) get(k types.NamespacedName) (seen, bool) {
 	defer t.mu.Unlock()
 	s, ok := t.groups[k]
 	return s, ok
+}
+
+func (t *tracker) recordAccount(o any) {
+	if a, ok := o.(*deepcallv1.Account); ok && a.Namespace != noisyNamespace {
+		t.mu.Lock()
+		t.managed[a.Namespace] = a.Status.ManagedGroups
+		t.mu.Unlock()
+	}
+}
+
+// accountsCounted reports whether every run Account's managedGroups is the
+// number of AgentGroups in its namespace bound to a remote group: its
+// last recount has landed.
+func (t *tracker) accountsCounted() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	bound := map[string]int32{}
+	for k, s := range t.groups {
+		if s.groupID != "" {
+			bound[k.Namespace]++
+		}
+	}
+	for ns, n := range t.managed {
+		if bound[ns] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// lastChanged is when one of the runs' AgentGroups last changed.
+func (t *tracker) lastChanged() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
 }
 
 func (t *tracker) stop() { t.cancel() }
