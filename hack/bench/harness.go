@@ -42,6 +42,9 @@ type harness struct {
 	simURL string
 	k8s    client.Client
 	track  *tracker
+	// reads: when each remote group was last read (the no-op resync's
+	// completion signal).
+	reads *relationReads
 
 	// API-server writes (apiwrites.go): the API server's count, the
 	// harness's own, the operator's for the noisy neighbour and
@@ -69,7 +72,7 @@ type manager struct {
 
 func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
 
-func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string) (*harness, error) {
+func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string, reads *relationReads) (*harness, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
@@ -77,7 +80,7 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 	if err := deepcallv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, harnessWrites: newHarnessWrites()}
+	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, reads: reads, harnessWrites: newHarnessWrites()}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = -1, 0 // the API server's fairness is the only limit, as for the manager
 	cfg.Wrap(h.harnessWrites.wrap)

@@ -116,12 +116,13 @@ func bench(c config) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: simulator, ReadHeaderTimeout: 10 * time.Second}
+	reads := newRelationReads()
+	srv := &http.Server{Handler: reads.wrap(simulator), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 
 	ctx := context.Background()
-	h, err := newHarness(ctx, c, env, simulator, "http://"+l.Addr().String())
+	h, err := newHarness(ctx, c, env, simulator, "http://"+l.Addr().String(), reads)
 	if err != nil {
 		return err
 	}

@@ -115,7 +115,9 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 	defer func() { profiling.Wait(); h.stopManagers() }()
 
 	var curve readySeries
-	var noopStart time.Time
+	// pokes and changed are guarded by the tracker's lock, under which
+	// done is called.
+	pokes := map[types.NamespacedName]time.Time{}
 	changed := map[types.NamespacedName]int64{}
 	scenarios := []scenario{{
 		name: "cold start", groups: n, want: n,
@@ -129,13 +131,21 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 	}, {
 		name: "no-op resync", groups: n, want: n,
 		act: func(ctx context.Context) error {
-			// lastSyncTime has whole seconds: start on a second boundary so
-			// every earlier sync reads as older.
-			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-			noopStart = time.Now().Truncate(time.Second)
-			return parallel(n, func(i int) error { return h.poke(ctx, h.c.desired(i)) })
+			return parallel(n, func(i int) error {
+				g := h.c.desired(i)
+				h.track.mu.Lock()
+				pokes[client.ObjectKeyFromObject(g)] = time.Now()
+				h.track.mu.Unlock()
+				return h.poke(ctx, g)
+			})
 		},
-		done: func(_ types.NamespacedName, s seen) bool { return s.ready && !s.lastSync.Before(noopStart) },
+		// Done when the simulator has answered a getGroupAgentRelation of
+		// the group's remote group that arrived after its poke was sent:
+		// the re-read, whether or not the operator then writes anything.
+		done: func(k types.NamespacedName, s seen) bool {
+			t, ok := pokes[k]
+			return ok && s.ready && h.reads.since(s.groupID, t)
+		},
 	}, {
 		name: "10% change", groups: n / 10, want: n / 10,
 		act: func(ctx context.Context) error {
@@ -151,7 +161,6 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 				return err
 			})
 		},
-		// Called under the tracker's lock, which also guards changed.
 		done: func(k types.NamespacedName, s seen) bool {
 			gen, ok := changed[k]
 			return ok && s.ready && s.generation >= gen

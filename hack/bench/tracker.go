@@ -34,8 +34,7 @@ type tracker struct {
 type seen struct {
 	generation int64
 	// ready: Ready is True for the current generation.
-	ready    bool
-	lastSync time.Time
+	ready bool
 	// groupID is the remote group's id (status.groupId).
 	groupID string
 }
@@ -90,9 +89,6 @@ func (t *tracker) record(o any) {
 		generation: g.Generation,
 		ready:      c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == g.Generation && g.Status.ObservedGeneration == g.Generation,
 		groupID:    g.Status.GroupID,
-	}
-	if g.Status.LastSyncTime != nil {
-		s.lastSync = g.Status.LastSyncTime.Time
 	}
 	t.mu.Lock()
 	t.groups[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = s
