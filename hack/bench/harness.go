@@ -54,7 +54,7 @@ type harness struct {
 	noisyWatch        *watchCounter
 	controlPlaneWatch *watchCounter
 
-	// mgrs are the running managers.
+	// mgrs are the running managers: one, or one per shard.
 	mgrs []*manager
 
 	// noisySim serves the noisy neighbour's remote user (noisy.go).
@@ -68,9 +68,29 @@ type harness struct {
 type manager struct {
 	proc        *localenv.Proc
 	metricsAddr string
+	shard       string // its --watch-label-selector value, or ""
 }
 
 func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
+
+// shardLabel is the label the sharded run's managers select by
+// (--watch-label-selector=shardLabel=shardK).
+const shardLabel = "sharding.deepcall.agentgroups.dev/key"
+
+// shardOf is the shard of the objects in namespace i: the namespaces are
+// split into -shards equal runs (10 Accounts, 2 shards: bench-00 to
+// bench-04 are shard1, bench-05 to bench-09 shard2).
+func (c config) shardOf(i int) string { return fmt.Sprintf("shard%d", i*c.shards/c.accounts+1) }
+
+// labels are namespace i's objects' labels: the shard's with -shards 2 or
+// more (the unsharded runs' managers watch every object either way), none
+// otherwise. The noisy neighbour's (i < 0) are shard1's.
+func (c config) labels(i int) map[string]string {
+	if c.shards < 2 {
+		return nil
+	}
+	return map[string]string{shardLabel: c.shardOf(max(i, 0))}
+}
 
 func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string, reads *relationReads) (*harness, error) {
 	scheme := runtime.NewScheme()
@@ -108,11 +128,12 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 		user, token := fmt.Sprint(30001+i), fmt.Sprintf("bench-token-%02d", i)
 		simulator.AddUser(sim.User{ID: user, Token: token, Agents: agents})
 		ns := namespace(i)
+		labels := c.labels(i)
 		objs := []client.Object{
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deepcall-credentials"},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deepcall-credentials", Labels: labels},
 				StringData: map[string]string{"userId": user, "token": token}},
-			&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}, Spec: deepcallv1.AccountSpec{
+			&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default", Labels: labels}, Spec: deepcallv1.AccountSpec{
 				BaseURL: simURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
 				SyncInterval: metav1.Duration{Duration: 10 * time.Minute},
 			}},
@@ -139,7 +160,7 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 		ids = append(ids, deepcallv1.AgentID(agents[j]))
 	}
 	return &deepcallv1.AgentGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % c.accounts), Name: fmt.Sprintf("g%05d", i)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % c.accounts), Name: fmt.Sprintf("g%05d", i), Labels: c.labels(i % c.accounts)},
 		Spec: deepcallv1.AgentGroupSpec{
 			GroupName:   fmt.Sprintf("Bench %05d", i),
 			Members:     ids,
@@ -149,8 +170,9 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 }
 
 // startManagers sets every run Account's rate limit, then runs bin/manager
-// with pprof on its metrics address.
-func (h *harness) startManagers(ctx context.Context, rps int) error {
+// with pprof on its metrics address: one, or with shards ≥ 2 one per
+// shard, each watching only its shard's objects. None elects a leader.
+func (h *harness) startManagers(ctx context.Context, rps, shards int) error {
 	for i := range h.c.accounts {
 		acct := &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i), Name: "default"}}
 		patch := []byte(fmt.Sprintf(`{"spec":{"requestsPerSecond":%d,"burst":%d}}`, rps, rps))
@@ -163,24 +185,32 @@ func (h *harness) startManagers(ctx context.Context, rps int) error {
 	if h.c.gomemlimit != "" {
 		env = append(env, "GOMEMLIMIT="+h.c.gomemlimit)
 	}
-	m := &manager{}
-	metrics, err := localenv.FreeAddr()
-	if err != nil {
-		return err
-	}
-	probe, err := localenv.FreeAddr()
-	if err != nil {
-		return err
-	}
-	m.metricsAddr = metrics
-	args := []string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
-		"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s"}
-	if m.proc, err = h.env.RunWithEnv("manager", env, h.env.Bin("manager"), args...); err != nil {
-		return err
-	}
-	h.mgrs = append(h.mgrs, m)
-	if err := localenv.WaitTCP(probe, 30*time.Second); err != nil {
-		return err
+	for k := range max(shards, 1) {
+		m := &manager{}
+		metrics, err := localenv.FreeAddr()
+		if err != nil {
+			return err
+		}
+		probe, err := localenv.FreeAddr()
+		if err != nil {
+			return err
+		}
+		m.metricsAddr = metrics
+		name := "manager"
+		args := []string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
+			"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s"}
+		if shards > 1 {
+			m.shard = fmt.Sprintf("shard%d", k+1)
+			name += "-" + m.shard
+			args = append(args, fmt.Sprintf("--%s=%s=%s", watchSelectorFlag, shardLabel, m.shard))
+		}
+		if m.proc, err = h.env.RunWithEnv(name, env, h.env.Bin("manager"), args...); err != nil {
+			return err
+		}
+		h.mgrs = append(h.mgrs, m)
+		if err := localenv.WaitTCP(probe, 30*time.Second); err != nil {
+			return err
+		}
 	}
 	// Every Account checks its credentials (one list call) before groups
 	// are applied, so scenarios count only the groups' calls. The status
@@ -216,6 +246,16 @@ func (h *harness) stop() {
 	if h.stopNoisySim != nil {
 		h.stopNoisySim()
 	}
+}
+
+// watchSelectorFlag is the manager's flag for the label selector of the
+// objects it watches, which the sharded run needs.
+const watchSelectorFlag = "watch-label-selector"
+
+// managerCanShard reports whether bin/manager has --watch-label-selector.
+func (h *harness) managerCanShard() bool {
+	out, _ := exec.Command(h.env.Bin("manager"), "-h").CombinedOutput()
+	return strings.Contains(string(out), "-"+watchSelectorFlag)
 }
 
 // cpuProfile saves a CPU profile of the manager's next d, with its top

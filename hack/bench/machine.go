@@ -18,6 +18,8 @@ type machineReport struct {
 	LatencyMS     float64         `json:"latencyMs"`
 	Concurrency   int             `json:"maxConcurrentReconciles"`
 	GOMEMLIMIT    string          `json:"gomemlimit"`
+	Shards        int             `json:"shards"`
+	ShardNote     string          `json:"shardNote,omitempty"`
 	Background    string          `json:"apiServerBackgroundWritesPerSecond"`
 	IdleWindowSec float64         `json:"idleWindowSeconds"`
 	Results       []machineResult `json:"results"`
@@ -26,9 +28,11 @@ type machineReport struct {
 }
 
 type machineResult struct {
-	N             int            `json:"n"`
-	RPS           int            `json:"requestsPerSecondPerAccount"`
-	Scenario      string         `json:"scenario"`
+	N        int    `json:"n"`
+	RPS      int    `json:"requestsPerSecondPerAccount"`
+	Scenario string `json:"scenario"`
+	// Managers is 1, or the shards.
+	Managers      int            `json:"managers"`
 	Groups        int            `json:"groups"`
 	WallSec       float64        `json:"wallSeconds"`
 	FloorSec      float64        `json:"floorSeconds"`
@@ -50,11 +54,18 @@ type machineResult struct {
 	FailedWrites    writeCounts `json:"failedWrites"`
 	WritesWindowSec float64     `json:"writesWindowSeconds"`
 
-	ManagerCPUSec          float64        `json:"managerCpuSeconds"`
-	ManagerPeakRSSMiB      int64          `json:"managerPeakRssMiB"`
-	ControlPlaneCPUSec     float64        `json:"controlPlaneCpuSeconds"`
-	ControlPlaneCPUPer1000 float64        `json:"controlPlaneCpuSecondsPer1000Groups"`
-	Reconciles             map[string]int `json:"reconciles"`
+	ManagerCPUSec          float64          `json:"managerCpuSeconds"`
+	ManagerPeakRSSMiB      int64            `json:"managerPeakRssMiB"`
+	PerManager             []machineManager `json:"perManager"`
+	ControlPlaneCPUSec     float64          `json:"controlPlaneCpuSeconds"`
+	ControlPlaneCPUPer1000 float64          `json:"controlPlaneCpuSecondsPer1000Groups"`
+	Reconciles             map[string]int   `json:"reconciles"`
+}
+
+type machineManager struct {
+	Shard      string  `json:"shard,omitempty"`
+	CPUSec     float64 `json:"cpuSeconds"`
+	PeakRSSMiB int64   `json:"peakRssMiB"`
 }
 
 type machineNaive struct {
@@ -77,10 +88,10 @@ func (r report) machine() machineReport {
 	c := r.config
 	m := machineReport{When: r.when, CPUs: runtime.NumCPU(), Accounts: c.accounts, Members: c.members, Receivers: c.receivers,
 		LatencyMS: float64(c.latency) / float64(time.Millisecond), Concurrency: c.concurrency, GOMEMLIMIT: c.gomemlimit,
-		Background: writeCounts(r.background).perSecond(), IdleWindowSec: r.idle.window.Seconds(),
+		Shards: c.shards, ShardNote: r.shardNote, Background: writeCounts(r.background).perSecond(), IdleWindowSec: r.idle.window.Seconds(),
 		Naive: machineNaive{N: r.naive.n, WallSec: r.naive.wall.Seconds(), PerGroupMS: float64(r.naive.perGroup()) / float64(time.Millisecond)}}
 	for _, x := range r.results {
-		mr := machineResult{N: x.n, RPS: x.rps, Scenario: x.scenario, Groups: x.groups,
+		mr := machineResult{N: x.n, RPS: x.rps, Scenario: x.scenario, Managers: max(x.shards, 1), Groups: x.groups,
 			WallSec: x.wall.Seconds(), FloorSec: x.floor.Seconds(), OverFloor: x.overFloor(), Calls: x.calls, CallsPerGroup: x.perGroup(),
 			RemoteWrites: x.remoteWrites, APIWritesPerGroup: x.apiWritesPerGroup(), EventsPerGroup: x.eventsPerGroup(),
 			APIWritesBreakdown: x.api.operator.perGroup(x.groups),
@@ -88,6 +99,9 @@ func (r report) machine() machineReport {
 			NoisyWrites: x.api.noisy.clone(), ControlPlane: x.api.controlPlane.clone(), FailedWrites: x.api.failed.clone(), WritesWindowSec: x.api.window.Seconds(),
 			ManagerCPUSec: x.cpu.Seconds(), ManagerPeakRSSMiB: x.peakRSS >> 20,
 			ControlPlaneCPUSec: x.controlPlaneCPU.Seconds(), ControlPlaneCPUPer1000: x.controlPlaneCPUPer1000(), Reconciles: x.reconciles}
+		for _, u := range x.managers {
+			mr.PerManager = append(mr.PerManager, machineManager{Shard: u.shard, CPUSec: u.cpu.Seconds(), PeakRSSMiB: u.peakRSS >> 20})
+		}
 		m.Results = append(m.Results, mr)
 	}
 	for _, x := range r.noisy {

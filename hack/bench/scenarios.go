@@ -34,14 +34,27 @@ type result struct {
 	floor time.Duration
 	// remoteWrites are the calls among calls that change something.
 	remoteWrites int
-	cpu          time.Duration
-	peakRSS      int64 // bytes
+	// cpu and peakRSS are the manager's; with shards, the managers' CPU
+	// summed and the largest peak (each one's in managers).
+	cpu      time.Duration
+	peakRSS  int64 // bytes
+	managers []managerUsage
+	// shards is how many managers shared the objects (0: one manager
+	// watching all).
+	shards int
 	// controlPlaneCPU is kube-apiserver's and etcd's, for where time goes.
 	controlPlaneCPU time.Duration
 	// reconciles by controller (agentgroup, account).
 	reconciles map[string]int
 	// api is the API-server writes during the scenario (apiwrites.go).
 	api apiWrites
+}
+
+// managerUsage is one manager's CPU and peak RSS in a scenario.
+type managerUsage struct {
+	shard   string
+	cpu     time.Duration
+	peakRSS int64
 }
 
 func (r result) total() int {
@@ -77,6 +90,7 @@ func (r result) overFloor() float64 { return r.wall.Seconds() / max(r.floor.Seco
 // readySeries is the cold start's Ready count over time.
 type readySeries struct {
 	run
+	shards int
 	points []readyPoint
 }
 
@@ -102,12 +116,17 @@ type runOpts struct {
 	profile bool
 	// noisy edits B's AgentGroup during the noisyPhases.
 	noisy bool
+	// shards ≥ 2 runs one manager per shard.
+	shards int
+	// only runs just these scenarios (all if empty).
+	only []string
 }
 
-// runScenarios runs the four scenarios for one run with a fresh manager.
+// runScenarios runs the four scenarios (or o.only) for one run with a
+// fresh manager, or one per shard.
 func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result, readySeries, []noisyResult, error) {
 	n := rn.n
-	if err := h.startManagers(ctx, rn.rps); err != nil {
+	if err := h.startManagers(ctx, rn.rps, o.shards); err != nil {
 		h.stopManagers()
 		return nil, readySeries{}, nil, err
 	}
@@ -180,7 +199,14 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 	var results []result
 	var noisyResults []noisyResult
 	var w0 *writeProbe
+	label := rn.String()
+	if o.shards > 1 {
+		label += fmt.Sprintf(", %d shards", o.shards)
+	}
 	for _, sc := range scenarios {
+		if len(o.only) > 0 && !slices.Contains(o.only, sc.name) {
+			continue
+		}
 		// The API server's writes are counted from before B's first edit
 		// to after the last one, and after the operator's writes settle;
 		// one scenario's end is the next one's start.
@@ -222,16 +248,17 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 		}
 		r.api = writesBetween(*w0, w1)
 		w0 = &w1
+		r.shards = o.shards
 		if sc.name == "cold start" {
-			curve = readySeries{run: rn, points: points}
+			curve = readySeries{run: rn, shards: o.shards, points: points}
 		}
 		if o.profile {
 			h.heapProfile(n, sc.name)
 		}
 		// A background, if any, is taken away in the report.
 		apiPerGroup := r.api.attributed().sum(groupResources...) / float64(max(r.groups, 1))
-		fmt.Printf("  %-9v %-13s %8.1fs  %6d calls (%.2f per group)  floor %6.1fs  ×%.2f  writes %d  API writes %.2f per group  RSS %d MiB  CPU %.1fs  control plane CPU %.1fs  reconciles %v\n",
-			rn, r.scenario, r.wall.Seconds(), r.total(), r.perGroup(), r.floor.Seconds(), r.overFloor(), r.remoteWrites, apiPerGroup, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
+		fmt.Printf("  %-9s %-13s %8.1fs  %6d calls (%.2f per group)  floor %6.1fs  ×%.2f  writes %d  API writes %.2f per group  RSS %d MiB  CPU %.1fs  control plane CPU %.1fs  reconciles %v\n",
+			label, r.scenario, r.wall.Seconds(), r.total(), r.perGroup(), r.floor.Seconds(), r.overFloor(), r.remoteWrites, apiPerGroup, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
 		results = append(results, r)
 	}
 	return results, curve, noisyResults, nil
@@ -291,8 +318,10 @@ func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []r
 	r := result{run: rn, scenario: sc.name, reconciles: map[string]int{}, groups: sc.groups, wall: wall, calls: h.sim.Calls(),
 		controlPlaneCPU: controlPlaneCPU() - cp0}
 	for i, m := range h.mgrs {
-		r.cpu += cpuTime(m.pid()) - cpu0[i]
-		r.peakRSS = max(r.peakRSS, peakRSS(m.pid()))
+		u := managerUsage{shard: m.shard, cpu: cpuTime(m.pid()) - cpu0[i], peakRSS: peakRSS(m.pid())}
+		r.managers = append(r.managers, u)
+		r.cpu += u.cpu
+		r.peakRSS = max(r.peakRSS, u.peakRSS)
 	}
 	for ctrlName, v := range h.reconciles() {
 		r.reconciles[ctrlName] = v - rec0[ctrlName]
