@@ -199,6 +199,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 	var results []result
 	var noisyResults []noisyResult
 	var w0 *writeProbe
+	var rec0 map[string]int
 	label := rn.String()
 	if o.shards > 1 {
 		label += fmt.Sprintf(", %d shards", o.shards)
@@ -207,15 +208,16 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 		if len(o.only) > 0 && !slices.Contains(o.only, sc.name) {
 			continue
 		}
-		// The API server's writes are counted from before B's first edit
-		// to after the last one, and after the operator's writes settle;
-		// one scenario's end is the next one's start.
+		// The API server's writes and the reconciles are counted from
+		// before B's first edit to after the last one, and after the
+		// operator's writes settle; one scenario's end is the next one's
+		// start.
 		if w0 == nil {
 			p, err := h.probeWrites(ctx)
 			if err != nil {
 				return nil, readySeries{}, nil, err
 			}
-			w0 = &p
+			w0, rec0 = &p, h.reconciles()
 		}
 		var edits *noisyEdits
 		var err error
@@ -247,7 +249,11 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 			return nil, readySeries{}, nil, err
 		}
 		r.api = writesBetween(*w0, w1)
-		w0 = &w1
+		rec1 := h.reconciles()
+		for ctrlName, v := range rec1 {
+			r.reconciles[ctrlName] = v - rec0[ctrlName]
+		}
+		w0, rec0 = &w1, rec1
 		r.shards = o.shards
 		if sc.name == "cold start" {
 			curve = readySeries{run: rn, shards: o.shards, points: points}
@@ -274,7 +280,6 @@ func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []r
 		cpu0[i] = cpuTime(m.pid())
 	}
 	cp0 := controlPlaneCPU()
-	rec0 := h.reconciles()
 	h.sim.ResetCalls()
 	start := time.Now()
 	progress := func() (all, matching int) {
@@ -322,9 +327,6 @@ func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []r
 		r.managers = append(r.managers, u)
 		r.cpu += u.cpu
 		r.peakRSS = max(r.peakRSS, u.peakRSS)
-	}
-	for ctrlName, v := range h.reconciles() {
-		r.reconciles[ctrlName] = v - rec0[ctrlName]
 	}
 	for _, op := range writeOps {
 		r.remoteWrites += r.calls[string(op)]
