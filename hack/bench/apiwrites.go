@@ -282,7 +282,10 @@ func requestWriteKey(req *http.Request) (writeKey, bool) {
 		sub = segs[2]
 	}
 	res := countedResource(group, resource, sub)
-	return writeKey{res, verb}, res != ""
+	if res == "" {
+		return writeKey{}, false
+	}
+	return writeKey{res, verb}, true
 }
 
 // writeProbe is the counters at one moment.
