@@ -372,22 +372,30 @@ func (w *apiWrites) setBackground(bg background) {
 }
 
 // settle waits until every run Account's last recount has landed (its
-// managedGroups counts the AgentGroups bound in its namespace) and no
-// AgentGroup of the run has changed for 2.5 s, as the harness's watches
-// see them, or 15 s have passed. So the writes that follow a scenario's
-// last observed change are counted with it: an Account's recount, 2 s
-// after its groups' last binding change as the manager's cache sees it,
-// or a status write after the read the no-op resync waits for. When the
-// operator has nothing left to write, the wait is 2.5 s after its last
-// write.
+// managedGroups counts the AgentGroups bound in its namespace), and for
+// 1 s no AgentGroup of the run has changed (as the harness's watch sees
+// them) and no manager has sent a write (by its client's
+// rest_client_requests_total), or until 15 s have passed. So the writes
+// that follow a scenario's last observed change are counted with it: an
+// Account's recount, 2 s after its groups' last binding change as the
+// manager's cache sees it; a status write after the read the no-op
+// resync waits for; the Events.
 func (h *harness) settle(ctx context.Context) {
 	const (
-		quiet = 2500 * time.Millisecond
+		quiet = time.Second
 		most  = 15 * time.Second
 	)
 	start := time.Now()
+	last, since := -1, time.Now()
 	for time.Since(start) < most {
-		if time.Since(h.track.lastChanged()) >= quiet && h.track.accountsCounted() {
+		writes := 0
+		for _, m := range h.mgrs {
+			writes += m.clientWrites()
+		}
+		if writes != last {
+			last, since = writes, time.Now()
+		}
+		if time.Since(since) >= quiet && time.Since(h.track.lastChanged()) >= quiet && h.track.accountsCounted() {
 			return
 		}
 		select {

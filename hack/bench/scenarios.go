@@ -357,6 +357,18 @@ func (m *manager) addReconciles(out map[string]int) {
 	})
 }
 
+// clientWrites is how many writes the manager's client has sent to the
+// API server (rest_client_requests_total for POST, PUT, PATCH, DELETE).
+func (m *manager) clientWrites() int {
+	n := 0
+	m.eachCounter("rest_client_requests_total", func(l map[string]string, v float64) {
+		if mutatingVerbs[l["method"]] {
+			n += int(v)
+		}
+	})
+	return n
+}
+
 // eachCounter calls f with the labels and value of every counter of one
 // metric family on the manager's /metrics.
 func (m *manager) eachCounter(name string, f func(labels map[string]string, v float64)) {
