@@ -24,10 +24,12 @@ import (
 var (
 	env     *localenv.Env
 	simAddr string
-	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own);
-	// the tokens must never show up in a log, an event or a status.
+	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own,
+	// 20005 to 20007 the sharding story's); the tokens must never show up in
+	// a log, an event or a status.
 	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
-		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b"}
+		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b",
+		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9"}
 )
 
 func TestMain(m *testing.M) {
@@ -83,6 +85,13 @@ func startSim() error {
 // startManager runs bin/manager; its output goes to manager.log.
 func startManager(t *testing.T, args ...string) *localenv.Proc {
 	t.Helper()
+	return startManagerNamed(t, "manager", args...)
+}
+
+// startManagerNamed runs bin/manager with its output in name.log, for the
+// stories that run several managers at once.
+func startManagerNamed(t *testing.T, name string, args ...string) *localenv.Proc {
+	t.Helper()
 	probe, err := localenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +99,7 @@ func startManager(t *testing.T, args ...string) *localenv.Proc {
 	// The simulator has no read-after-write lag, so a short --create-settle
 	// settles injected 1009 answers to add within the stories' time.
 	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8", "--create-settle=15s"}
-	p, err := env.Run("manager", env.Bin("manager"), append(base, args...)...)
+	p, err := env.Run(name, env.Bin("manager"), append(base, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +167,13 @@ func remote(t *testing.T) (map[string][]sim.Group, sim.State) {
 // account applies a namespace with a credentials Secret and an Account.
 func account(t *testing.T, ns, user string) {
 	t.Helper()
-	kubectl(t, fmt.Sprintf(`apiVersion: v1
+	kubectl(t, accountYAML(ns, user), "apply", "-f", "-")
+}
+
+// accountYAML is the namespace, credentials Secret and Account that
+// account applies.
+func accountYAML(ns, user string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata: {name: %[1]s}
 ---
@@ -175,7 +190,7 @@ spec:
   credentialsSecretRef: {name: creds}
   requestsPerSecond: 25
   burst: 25
-`, ns, user, users[user], simAddr), "apply", "-f", "-")
+`, ns, user, users[user], simAddr)
 }
 
 func groupYAML(ns, name, groupName string, members, receivers []string) string {

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"hash/fnv"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+)
+
+// ShardLabel puts an Account and its AgentGroups in a shard, as Flux's
+// sharding.fluxcd.io/key does: a manager started with
+// --watch-label-selector=sharding.deepcall.agentgroups.dev/key=shard1
+// reconciles only the objects labelled shard1, and the default manager of
+// a sharded install runs with '!sharding.deepcall.agentgroups.dev/key' to
+// take the unlabelled ones.
+const ShardLabel = "sharding.deepcall.agentgroups.dev/key"
+
+// parseWatchSelector parses --watch-label-selector; nil when it selects
+// everything.
+func parseWatchSelector(s string) (labels.Selector, error) {
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a label selector: %w", s, err)
+	}
+	if sel.Empty() {
+		return nil, nil
+	}
+	return sel, nil
+}
+
+// leaderElectionID is the name of the Lease the managers watching sel
+// elect their leader with: base alone when they watch everything, else
+// base with a hash of the selector appended, so that each shard elects its
+// own leader. The selector is hashed as labels.Parse prints it, so spaces
+// and the order of its terms do not change the Lease.
+func leaderElectionID(base string, sel labels.Selector) string {
+	if sel == nil || sel.Empty() {
+		return base
+	}
+	h := fnv.New32a()
+	h.Write([]byte(sel.String()))
+	return fmt.Sprintf("%s-%08x", base, h.Sum32())
+}
+
+// cacheOptions scopes the cache of the operator's own kinds to sel (nil:
+// everything). Only those kinds are sharded (ClusterAccount joins them
+// when it exists): Secrets and Events are not, so nobody has to label a
+// Secret, and the reconcilers find the Secret of any Account they see.
+func cacheOptions(sel labels.Selector) cache.Options {
+	// Nothing here reads managedFields; without them the cache of
+	// 10,000 AgentGroups is smaller and cheaper to copy.
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if sel != nil {
+		opts.ByObject = map[client.Object]cache.ByObject{
+			&deepcallv1.Account{}:    {Label: sel},
+			&deepcallv1.AgentGroup{}: {Label: sel},
+		}
+	}
+	return opts
+}
