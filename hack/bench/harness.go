@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
@@ -41,9 +42,20 @@ type harness struct {
 	simURL string
 	k8s    client.Client
 	track  *tracker
+	// reads: when each remote group was last read (the no-op resync's
+	// completion signal).
+	reads *relationReads
 
-	mgr         *localenv.Proc
-	metricsAddr string
+	// API-server writes (apiwrites.go): the API server's count, the
+	// harness's own, the operator's for the noisy neighbour and
+	// kube-apiserver's own.
+	apiMetrics        *apiServerMetrics
+	harnessWrites     *harnessWrites
+	noisyWatch        *watchCounter
+	controlPlaneWatch *watchCounter
+
+	// mgrs are the running managers: one, or one per shard.
+	mgrs []*manager
 
 	// noisySim serves the noisy neighbour's remote user (noisy.go).
 	noisySim     *sim.Server
@@ -52,9 +64,35 @@ type harness struct {
 	noisyEdits   int // B's edits so far, one phase at a time
 }
 
+// manager is one bin/manager process.
+type manager struct {
+	proc        *localenv.Proc
+	metricsAddr string
+	shard       string // its --watch-label-selector value, or ""
+}
+
 func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
 
-func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string) (*harness, error) {
+// shardLabel is the label the sharded run's managers select by
+// (--watch-label-selector=shardLabel=shardK).
+const shardLabel = "sharding.deepcall.agentgroups.dev/key"
+
+// shardOf is the shard of the objects in namespace i: the namespaces are
+// split into -shards equal runs (10 Accounts, 2 shards: bench-00 to
+// bench-04 are shard1, bench-05 to bench-09 shard2).
+func (c config) shardOf(i int) string { return fmt.Sprintf("shard%d", i*c.shards/c.accounts+1) }
+
+// labels are namespace i's objects' labels: the shard's with -shards 2 or
+// more (the unsharded runs' managers watch every object either way), none
+// otherwise. The noisy neighbour's (i < 0) are shard1's.
+func (c config) labels(i int) map[string]string {
+	if c.shards < 2 {
+		return nil
+	}
+	return map[string]string{shardLabel: c.shardOf(max(i, 0))}
+}
+
+func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string, reads *relationReads) (*harness, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
@@ -62,29 +100,40 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 	if err := deepcallv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	cfg := *env.Config
+	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, reads: reads, harnessWrites: newHarnessWrites()}
+	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = -1, 0 // the API server's fairness is the only limit, as for the manager
-	k8s, err := client.New(&cfg, client.Options{Scheme: scheme})
-	if err != nil {
+	cfg.Wrap(h.harnessWrites.wrap)
+	var err error
+	if h.apiMetrics, err = newAPIServerMetrics(cfg); err != nil {
 		return nil, err
 	}
-	track, err := startTracker(ctx, &cfg, scheme)
-	if err != nil {
+	if h.k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
-	h := &harness{c: c, env: env, sim: simulator, simURL: simURL, k8s: k8s, track: track}
+	if h.track, err = startTracker(ctx, cfg, scheme); err != nil {
+		return nil, err
+	}
+	if h.noisyWatch, err = startNoisyWatch(ctx, cfg, scheme); err != nil {
+		return nil, err
+	}
+	if h.controlPlaneWatch, err = startControlPlaneWatch(ctx, cfg, scheme); err != nil {
+		return nil, err
+	}
 	if h.noisySim, h.noisyURL, h.stopNoisySim, err = startNoisySim(c); err != nil {
 		return nil, err
 	}
+	k8s := h.k8s
 	for i := range c.accounts {
 		user, token := fmt.Sprint(30001+i), fmt.Sprintf("bench-token-%02d", i)
 		simulator.AddUser(sim.User{ID: user, Token: token, Agents: agents})
 		ns := namespace(i)
+		labels := c.labels(i)
 		objs := []client.Object{
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deepcall-credentials"},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deepcall-credentials", Labels: labels},
 				StringData: map[string]string{"userId": user, "token": token}},
-			&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}, Spec: deepcallv1.AccountSpec{
+			&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default", Labels: labels}, Spec: deepcallv1.AccountSpec{
 				BaseURL: simURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
 				SyncInterval: metav1.Duration{Duration: 10 * time.Minute},
 			}},
@@ -111,7 +160,7 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 		ids = append(ids, deepcallv1.AgentID(agents[j]))
 	}
 	return &deepcallv1.AgentGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % c.accounts), Name: fmt.Sprintf("g%05d", i)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i % c.accounts), Name: fmt.Sprintf("g%05d", i), Labels: c.labels(i % c.accounts)},
 		Spec: deepcallv1.AgentGroupSpec{
 			GroupName:   fmt.Sprintf("Bench %05d", i),
 			Members:     ids,
@@ -120,9 +169,10 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 	}
 }
 
-// startManager sets every run Account's rate limit, then runs bin/manager
-// with pprof on its metrics address.
-func (h *harness) startManager(ctx context.Context, rps int) error {
+// startManagers sets every run Account's rate limit, then runs bin/manager
+// with pprof on its metrics address: one, or with shards ≥ 2 one per
+// shard, each watching only its shard's objects. None elects a leader.
+func (h *harness) startManagers(ctx context.Context, rps, shards int) error {
 	for i := range h.c.accounts {
 		acct := &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i), Name: "default"}}
 		patch := []byte(fmt.Sprintf(`{"spec":{"requestsPerSecond":%d,"burst":%d}}`, rps, rps))
@@ -130,27 +180,37 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 			return err
 		}
 	}
-	metrics, err := localenv.FreeAddr()
-	if err != nil {
-		return err
-	}
-	probe, err := localenv.FreeAddr()
-	if err != nil {
-		return err
-	}
-	h.metricsAddr = metrics
 	started := time.Now().Truncate(time.Second)
 	var env []string
 	if h.c.gomemlimit != "" {
 		env = append(env, "GOMEMLIMIT="+h.c.gomemlimit)
 	}
-	h.mgr, err = h.env.RunWithEnv("manager", env, h.env.Bin("manager"), "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probe,
-		"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s")
-	if err != nil {
-		return err
-	}
-	if err := localenv.WaitTCP(probe, 30*time.Second); err != nil {
-		return err
+	for k := range max(shards, 1) {
+		m := &manager{}
+		metrics, err := localenv.FreeAddr()
+		if err != nil {
+			return err
+		}
+		probe, err := localenv.FreeAddr()
+		if err != nil {
+			return err
+		}
+		m.metricsAddr = metrics
+		name := "manager"
+		args := []string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
+			"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s"}
+		if shards > 1 {
+			m.shard = fmt.Sprintf("shard%d", k+1)
+			name += "-" + m.shard
+			args = append(args, fmt.Sprintf("--%s=%s=%s", watchSelectorFlag, shardLabel, m.shard))
+		}
+		if m.proc, err = h.env.RunWithEnv(name, env, h.env.Bin("manager"), args...); err != nil {
+			return err
+		}
+		h.mgrs = append(h.mgrs, m)
+		if err := localenv.WaitTCP(probe, 30*time.Second); err != nil {
+			return err
+		}
 	}
 	// Every Account checks its credentials (one list call) before groups
 	// are applied, so scenarios count only the groups' calls. The status
@@ -170,14 +230,32 @@ func (h *harness) startManager(ctx context.Context, rps int) error {
 	})
 }
 
-func (h *harness) stop() {
-	if h.mgr != nil {
-		h.mgr.Stop()
+// stopManagers stops every manager.
+func (h *harness) stopManagers() {
+	for _, m := range h.mgrs {
+		m.proc.Stop()
 	}
+	h.mgrs = nil
+}
+
+func (h *harness) stop() {
+	h.stopManagers()
 	h.track.stop()
+	h.noisyWatch.stop()
+	h.controlPlaneWatch.stop()
 	if h.stopNoisySim != nil {
 		h.stopNoisySim()
 	}
+}
+
+// watchSelectorFlag is the manager's flag for the label selector of the
+// objects it watches, which the sharded run needs.
+const watchSelectorFlag = "watch-label-selector"
+
+// managerCanShard reports whether bin/manager has --watch-label-selector.
+func (h *harness) managerCanShard() bool {
+	out, _ := exec.Command(h.env.Bin("manager"), "-h").CombinedOutput()
+	return strings.Contains(string(out), "-"+watchSelectorFlag)
 }
 
 // cpuProfile saves a CPU profile of the manager's next d, with its top
@@ -195,7 +273,7 @@ func (h *harness) saveProfile(name, path string) {
 	dir := filepath.Join(h.c.out, "profiles")
 	_ = os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, name+".pprof")
-	err := fetchTo("http://"+h.metricsAddr+path, file)
+	err := fetchTo("http://"+h.mgrs[0].metricsAddr+path, file)
 	if err == nil {
 		var top []byte
 		top, err = exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", h.env.Bin("manager"), file).CombinedOutput()

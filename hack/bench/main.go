@@ -49,8 +49,12 @@ type config struct {
 	// noisy edits the noisy neighbour's AgentGroup during the largest
 	// size's cold start and no-op resync (noisy.go).
 	noisy bool
-	out   string
-	docs  string // Markdown file to update, if any
+	// shards ≥ 2 runs the largest size's cold start once more, after all
+	// the runs, with that many managers, each watching its shard's
+	// namespaces.
+	shards int
+	out    string
+	docs   string // Markdown file to update, if any
 }
 
 func main() {
@@ -66,6 +70,7 @@ func main() {
 	flag.StringVar(&c.gomemlimit, "gomemlimit", "112MiB", "GOMEMLIMIT for the manager, as config/manager sets it (\"\": none)")
 	flag.BoolVar(&c.profile, "profile", true, "save CPU and heap profiles of the manager during the largest cold start")
 	flag.BoolVar(&c.noisy, "noisy", true, "measure the noisy neighbour: time to Ready of another Account's edited AgentGroup during the largest cold start and no-op resync")
+	flag.IntVar(&c.shards, "shards", 1, "after the runs, run the largest N's cold start again with this many managers, each started with --watch-label-selector for its share of the namespaces (1: no sharded run)")
 	flag.StringVar(&c.out, "out", "bin/bench", "directory for logs, profiles, the chart and results.md")
 	flag.StringVar(&c.docs, "docs", "", "also write the table and chart into this Markdown file, between its markers (docs/benchmarks.md for a full run)")
 	flag.Parse()
@@ -80,6 +85,9 @@ func main() {
 			fatal(fmt.Errorf("bad -runs %q: each run is N@R, N ≥ -accounts, R ≥ 1", runs))
 		}
 		c.runs = append(c.runs, r)
+	}
+	if c.shards < 1 || c.shards > c.accounts {
+		fatal(fmt.Errorf("bad -shards %d: 1 to -accounts", c.shards))
 	}
 	if err := bench(c); err != nil {
 		fatal(err)
@@ -116,12 +124,13 @@ func bench(c config) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: simulator, ReadHeaderTimeout: 10 * time.Second}
+	reads := newRelationReads()
+	srv := &http.Server{Handler: reads.wrap(simulator), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 
 	ctx := context.Background()
-	h, err := newHarness(ctx, c, env, simulator, "http://"+l.Addr().String())
+	h, err := newHarness(ctx, c, env, simulator, "http://"+l.Addr().String(), reads)
 	if err != nil {
 		return err
 	}
@@ -132,7 +141,7 @@ func bench(c config) error {
 	var noisy []noisyResult
 	largest := slices.MaxFunc(c.runs, func(a, b run) int { return a.n - b.n })
 	for _, r := range c.runs {
-		rs, curve, nr, err := h.runScenarios(ctx, r, c.profile && r == largest, c.noisy && r == largest)
+		rs, curve, nr, err := h.runScenarios(ctx, r, runOpts{profile: c.profile && r == largest, noisy: c.noisy && r == largest})
 		if err != nil {
 			return fmt.Errorf("run %v: %w", r, err)
 		}
@@ -140,12 +149,44 @@ func bench(c config) error {
 		series = append(series, curve)
 		noisy = append(noisy, nr...)
 	}
+	shardNote := ""
+	if c.shards > 1 {
+		if h.managerCanShard() {
+			rs, curve, _, err := h.runScenarios(ctx, largest, runOpts{shards: c.shards, only: []string{"cold start"}})
+			if err != nil {
+				return fmt.Errorf("run %v with %d shards: %w", largest, c.shards, err)
+			}
+			results = append(results, rs...)
+			series = append(series, curve)
+		} else {
+			shardNote = fmt.Sprintf("The %d-shard cold start was not run: bin/manager has no --%s.", c.shards, watchSelectorFlag)
+			fmt.Println("  " + shardNote)
+		}
+	}
+
+	// No manager runs now and the harness writes nothing to the API
+	// server: what it counts meanwhile (at least 10 s) is the control
+	// plane's own background, taken away from every scenario's count.
+	idle0, err := h.probeWrites(ctx)
+	if err != nil {
+		return err
+	}
 	naive, err := runNaive(ctx, c, simulator, h.simURL)
 	if err != nil {
 		return fmt.Errorf("naive script: %w", err)
 	}
+	time.Sleep(time.Until(idle0.at.Add(10 * time.Second)))
+	idle1, err := h.probeWrites(ctx)
+	if err != nil {
+		return err
+	}
+	idle := writesBetween(idle0, idle1)
+	bg := backgroundRate(idle)
+	for i := range results {
+		results[i].api.setBackground(bg)
+	}
 
-	rep := report{config: c, results: results, naive: naive, series: series, noisy: noisy, when: time.Now()}
+	rep := report{config: c, results: results, naive: naive, series: series, noisy: noisy, background: bg, idle: idle, shardNote: shardNote, when: time.Now()}
 	fmt.Println()
 	fmt.Print(rep.table())
 	fmt.Print(rep.targets())

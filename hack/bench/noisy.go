@@ -100,15 +100,16 @@ func noisyMembers(k int) []deepcallv1.AgentID {
 // createNoisy makes B's namespace, Secret, Account and AgentGroup.
 func (h *harness) createNoisy(ctx context.Context) error {
 	members := noisyMembers(0)
+	labels := h.c.labels(-1)
 	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: noisyNamespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: "deepcall-credentials"},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: noisyNamespace, Labels: labels}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: "deepcall-credentials", Labels: labels},
 			StringData: map[string]string{"userId": noisyUser, "token": "bench-token-noisy"}},
-		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: "default"}, Spec: deepcallv1.AccountSpec{
+		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: "default", Labels: labels}, Spec: deepcallv1.AccountSpec{
 			BaseURL: h.noisyURL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "deepcall-credentials"},
 			SyncInterval: metav1.Duration{Duration: 10 * time.Minute}, RequestsPerSecond: noisyRPS, Burst: noisyRPS,
 		}},
-		&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: noisyGroup}, Spec: deepcallv1.AgentGroupSpec{
+		&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: noisyNamespace, Name: noisyGroup, Labels: labels}, Spec: deepcallv1.AgentGroupSpec{
 			GroupName: "Bench noisy neighbour B", Members: members, ReceiveCall: members[:5],
 		}},
 	}

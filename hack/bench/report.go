@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"image/color"
 	"maps"
@@ -31,7 +32,25 @@ type report struct {
 	naive   naiveResult
 	series  []readySeries
 	noisy   []noisyResult
-	when    time.Time
+	// background is the writes per second no one accounts for, measured
+	// over idle (no manager, the harness idle) and taken away from the
+	// API server's counts.
+	background background
+	idle       apiWrites
+	// shardNote says why the sharded run is missing, if it is.
+	shardNote string
+	when      time.Time
+}
+
+// unsharded are the rows of the runs with one manager.
+func (r report) unsharded() []result {
+	var out []result
+	for _, x := range r.results {
+		if x.shards < 2 {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // table is the results as Markdown.
@@ -44,16 +63,18 @@ func (r report) table() string {
 	}
 	fmt.Fprintf(&b, "Measured %s on %d CPUs: %d Accounts (each its own remote user), %v simulated latency, %d members (%d receivers) per group, manager with --max-concurrent-reconciles=%d and %s.\n\n",
 		r.when.Format("2006-01-02"), runtime.NumCPU(), c.accounts, c.latency, c.members, c.receivers, c.concurrency, memlimit)
-	b.WriteString("| N | req/s per Account | scenario | wall | remote calls by operation | calls per group | floor | wall ÷ floor | remote writes | manager peak RSS | manager CPU | kube-apiserver + etcd CPU | reconciles: AgentGroup / Account |\n")
-	b.WriteString("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, x := range r.results {
-		fmt.Fprintf(&b, "| %d | %d | %s | %.1f s | %s | %.3f | %.1f s | %.2f | %d | %d MiB | %.1f s | %.1f s | %d / %d |\n",
+	b.WriteString("| N | req/s per Account | scenario | wall | remote calls by operation | calls per group | floor | wall ÷ floor | remote writes | API-server writes per group | events per group | manager peak RSS | manager CPU | kube-apiserver + etcd CPU | per 1,000 groups | reconciles: AgentGroup / Account |\n")
+	b.WriteString("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range r.unsharded() {
+		fmt.Fprintf(&b, "| %d | %d | %s | %.1f s | %s | %.3f | %.1f s | %.2f | %d | %.2f | %.2f | %d MiB | %.1f s | %.1f s | %.1f s | %d / %d |\n",
 			x.n, x.rps, x.scenario, x.wall.Seconds(), byOp(x.calls), x.perGroup(),
-			x.floor.Seconds(), x.overFloor(), x.writes, x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
-			x.reconciles["agentgroup"], x.reconciles["account"])
+			x.floor.Seconds(), x.overFloor(), x.remoteWrites, x.apiWritesPerGroup(), x.eventsPerGroup(), x.peakRSS>>20, x.cpu.Seconds(), x.controlPlaneCPU.Seconds(),
+			x.controlPlaneCPUPer1000(), x.reconciles["agentgroup"], x.reconciles["account"])
 	}
+	b.WriteString(r.writesTable())
+	b.WriteString(r.shardTable())
 	b.WriteString("\n| N | naive script | operator cold start | req/s per Account | operator speed-up |\n|---:|---:|---:|---:|---:|\n")
-	for _, x := range r.results {
+	for _, x := range r.unsharded() {
 		if x.scenario != "cold start" {
 			continue
 		}
@@ -65,6 +86,60 @@ func (r report) table() string {
 		fmt.Fprintf(&b, "| %d | %.1f s (%s) | %.1f s | %d | %.1f× |\n", x.n, naive.Seconds(), how, x.wall.Seconds(), x.rps, naive.Seconds()/x.wall.Seconds())
 	}
 	b.WriteString(r.noisyTable())
+	return b.String()
+}
+
+// writesTable is the operator's API-server writes per group by resource
+// and verb.
+func (r report) writesTable() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nAPI-server writes by the operator per group, by resource and verb: kube-apiserver's apiserver_request_total, less the harness's own writes, the operator's for the noisy neighbour, kube-apiserver's own Lease renewals and any other background (%s).\n\n",
+		writeCounts(r.background).perSecond())
+	b.WriteString("| N | req/s per Account | scenario | shards | writes per group | failed (all groups) |\n|---:|---:|---|---:|---|---:|\n")
+	for _, x := range r.results {
+		fmt.Fprintf(&b, "| %d | %d | %s | %d | %s | %.0f |\n", x.n, x.rps, x.scenario, max(x.shards, 1), x.api.operator.perGroup(x.groups), x.api.failed.sum())
+	}
+	return b.String()
+}
+
+// shardTable is the sharded cold start beside the same run's unsharded one.
+func (r report) shardTable() string {
+	var sharded []result
+	for _, x := range r.results {
+		if x.shards > 1 {
+			sharded = append(sharded, x)
+		}
+	}
+	if len(sharded) == 0 {
+		if r.shardNote != "" {
+			return "\n" + r.shardNote + "\n"
+		}
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nSharded: the same cold start with one manager per shard, each started with --watch-label-selector=" + shardLabel + "=shardK and watching its share of the namespaces' Accounts and AgentGroups (after the runs above, on the same control plane).\n\n")
+	b.WriteString("| N | req/s per Account | scenario | managers | wall | floor | wall ÷ floor | API-server writes per group | events per group | kube-apiserver + etcd CPU | per 1,000 groups | each manager: peak RSS, CPU |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	rows := append([]result{}, sharded...)
+	for _, x := range sharded {
+		for _, y := range r.unsharded() {
+			if y.run == x.run && y.scenario == x.scenario {
+				rows = append([]result{y}, rows...)
+			}
+		}
+	}
+	for _, x := range rows {
+		var each []string
+		for _, m := range x.managers {
+			name := m.shard
+			if name == "" {
+				name = "all"
+			}
+			each = append(each, fmt.Sprintf("%s %d MiB, %.1f s", name, m.peakRSS>>20, m.cpu.Seconds()))
+		}
+		fmt.Fprintf(&b, "| %d | %d | %s | %d | %.1f s | %.1f s | %.2f | %.2f | %.2f | %.1f s | %.1f s | %s |\n",
+			x.n, x.rps, x.scenario, len(x.managers), x.wall.Seconds(), x.floor.Seconds(), x.overFloor(), x.apiWritesPerGroup(), x.eventsPerGroup(),
+			x.controlPlaneCPU.Seconds(), x.controlPlaneCPUPer1000(), strings.Join(each, "; "))
+	}
 	return b.String()
 }
 
@@ -115,7 +190,7 @@ func (r report) targets() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", target, measured, mark)
 	}
-	for _, x := range r.results {
+	for _, x := range r.unsharded() {
 		perGroup := x.perGroup()
 		switch x.scenario {
 		case "cold start":
@@ -131,8 +206,14 @@ func (r report) targets() string {
 			speedup := r.naiveTime(x.n).Seconds() / x.wall.Seconds()
 			row(fmt.Sprintf("%v: ≥ 5× faster than the naive script", x.run), fmt.Sprintf("%.1f×", speedup), speedup >= 5)
 		case "no-op resync":
-			reads := float64(x.total()-x.writes) / float64(x.n)
-			row(fmt.Sprintf("%v: no-op resync makes 0 writes, ≤ 1 read per group", x.run), fmt.Sprintf("%d writes, %.3f reads per group", x.writes, reads), x.writes == 0 && reads <= 1)
+			reads := float64(x.total()-x.remoteWrites) / float64(x.n)
+			row(fmt.Sprintf("%v: no-op resync makes 0 remote writes, ≤ 1 read per group", x.run), fmt.Sprintf("%d writes, %.3f reads per group", x.remoteWrites, reads), x.remoteWrites == 0 && reads <= 1)
+			api := x.api.operator.sum()
+			measured := "0"
+			if api > 0 {
+				measured = fmt.Sprintf("%.0f (%s per group)", api, x.api.operator.perGroup(x.groups))
+			}
+			row(fmt.Sprintf("%v: API-server writes during a no-op resync = 0 (operator's)", x.run), measured, api == 0)
 		}
 	}
 	for _, x := range r.noisy {
@@ -149,7 +230,7 @@ func (r report) targets() string {
 			continue
 		}
 		var peak int64
-		for _, x := range r.results {
+		for _, x := range r.unsharded() {
 			if x.run == rn {
 				peak = max(peak, x.peakRSS)
 			}
@@ -165,7 +246,14 @@ func (r report) write(dir string) error {
 		return err
 	}
 	body := "# make bench results\n\n" + r.table() + r.targets() + fmt.Sprintf("\n![Ready AgentGroups during the cold start](%s)\n", chartFile)
-	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(body), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(body), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r.machine(), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644)
 }
 
 // updateDoc replaces the generated part of docs/benchmarks.md and its chart.
@@ -195,7 +283,7 @@ func (r report) chart(file string) error {
 	p.Y.Label.Text = "% of N Ready"
 	p.Y.Min, p.Y.Max = 0, 100
 	p.Add(plotter.NewGrid())
-	palette := []color.Color{color.RGBA{R: 31, G: 119, B: 180, A: 255}, color.RGBA{R: 214, G: 39, B: 40, A: 255}, color.RGBA{R: 44, G: 160, B: 44, A: 255}}
+	palette := []color.Color{color.RGBA{R: 31, G: 119, B: 180, A: 255}, color.RGBA{R: 214, G: 39, B: 40, A: 255}, color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 148, G: 103, B: 189, A: 255}}
 	for k, s := range r.series {
 		xy := make(plotter.XYs, len(s.points))
 		for i, pt := range s.points {
@@ -208,9 +296,14 @@ func (r report) chart(file string) error {
 		line.Color = palette[k%len(palette)]
 		line.Width = vg.Points(2)
 		p.Add(line)
-		p.Legend.Add(fmt.Sprintf("N = %d at %d req/s", s.n, s.rps), line)
+		legend := fmt.Sprintf("N = %d at %d req/s", s.n, s.rps)
+		if s.shards > 1 {
+			legend += fmt.Sprintf(", %d shards", s.shards)
+			line.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
+		}
+		p.Legend.Add(legend, line)
 		for _, x := range r.results {
-			if x.run == s.run && x.scenario == "cold start" {
+			if x.run == s.run && x.shards == s.shards && x.scenario == "cold start" {
 				floor, err := plotter.NewLine(plotter.XYs{{X: x.floor.Seconds(), Y: 0}, {X: x.floor.Seconds(), Y: 100}})
 				if err != nil {
 					return err

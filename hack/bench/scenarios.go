@@ -31,14 +31,30 @@ type result struct {
 	// floor is the time the calls need at the Accounts' rate limits: the
 	// Accounts run side by side, so it is the busiest Account's calls ÷
 	// its rate.
-	floor   time.Duration
-	writes  int
-	cpu     time.Duration
-	peakRSS int64 // bytes
+	floor time.Duration
+	// remoteWrites are the calls among calls that change something.
+	remoteWrites int
+	// cpu and peakRSS are the manager's; with shards, the managers' CPU
+	// summed and the largest peak (each one's in managers).
+	cpu      time.Duration
+	peakRSS  int64 // bytes
+	managers []managerUsage
+	// shards is how many managers shared the objects (0: one manager
+	// watching all).
+	shards int
 	// controlPlaneCPU is kube-apiserver's and etcd's, for where time goes.
 	controlPlaneCPU time.Duration
 	// reconciles by controller (agentgroup, account).
 	reconciles map[string]int
+	// api is the API-server writes during the scenario (apiwrites.go).
+	api apiWrites
+}
+
+// managerUsage is one manager's CPU and peak RSS in a scenario.
+type managerUsage struct {
+	shard   string
+	cpu     time.Duration
+	peakRSS int64
 }
 
 func (r result) total() int {
@@ -51,12 +67,30 @@ func (r result) total() int {
 
 func (r result) perGroup() float64 { return float64(r.total()) / float64(max(r.groups, 1)) }
 
+// apiWritesPerGroup is the operator's writes to AgentGroups (the objects
+// and their status) per group the scenario touched.
+func (r result) apiWritesPerGroup() float64 {
+	return r.api.operator.sum(groupResources...) / float64(max(r.groups, 1))
+}
+
+// eventsPerGroup is the operator's Event writes per group.
+func (r result) eventsPerGroup() float64 {
+	return r.api.operator.sum(eventResources...) / float64(max(r.groups, 1))
+}
+
+// controlPlaneCPUPer1000 is kube-apiserver's and etcd's CPU-seconds per
+// 1,000 groups the scenario touched.
+func (r result) controlPlaneCPUPer1000() float64 {
+	return r.controlPlaneCPU.Seconds() / (float64(max(r.groups, 1)) / 1000)
+}
+
 // overFloor is wall ÷ floor.
 func (r result) overFloor() float64 { return r.wall.Seconds() / max(r.floor.Seconds(), 1e-9) }
 
 // readySeries is the cold start's Ready count over time.
 type readySeries struct {
 	run
+	shards int
 	points []readyPoint
 }
 
@@ -76,23 +110,38 @@ type scenario struct {
 	want int
 }
 
-// runScenarios runs the four scenarios for one run with a fresh manager;
-// with noisy, B's AgentGroup is edited during the noisyPhases.
-func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool) ([]result, readySeries, []noisyResult, error) {
+// runOpts are what one run does besides its four scenarios.
+type runOpts struct {
+	// profile saves CPU and heap profiles of the manager.
+	profile bool
+	// noisy edits B's AgentGroup during the noisyPhases.
+	noisy bool
+	// shards ≥ 2 runs one manager per shard.
+	shards int
+	// only runs just these scenarios (all if empty).
+	only []string
+}
+
+// runScenarios runs the four scenarios (or o.only) for one run with a
+// fresh manager, or one per shard.
+func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result, readySeries, []noisyResult, error) {
 	n := rn.n
-	if err := h.startManager(ctx, rn.rps); err != nil {
+	if err := h.startManagers(ctx, rn.rps, o.shards); err != nil {
+		h.stopManagers()
 		return nil, readySeries{}, nil, err
 	}
 	var profiling sync.WaitGroup
-	defer func() { profiling.Wait(); h.mgr.Stop(); h.mgr = nil }()
+	defer func() { profiling.Wait(); h.stopManagers() }()
 
 	var curve readySeries
-	var noopStart time.Time
+	// pokes and changed are guarded by the tracker's lock, under which
+	// done is called.
+	pokes := map[types.NamespacedName]time.Time{}
 	changed := map[types.NamespacedName]int64{}
 	scenarios := []scenario{{
 		name: "cold start", groups: n, want: n,
 		act: func(ctx context.Context) error {
-			if profile {
+			if o.profile {
 				profiling.Go(func() { h.cpuProfile(n, 60*time.Second) })
 			}
 			return parallel(n, func(i int) error { return h.k8s.Create(ctx, h.c.desired(i)) })
@@ -101,13 +150,21 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool)
 	}, {
 		name: "no-op resync", groups: n, want: n,
 		act: func(ctx context.Context) error {
-			// lastSyncTime has whole seconds: start on a second boundary so
-			// every earlier sync reads as older.
-			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-			noopStart = time.Now().Truncate(time.Second)
-			return parallel(n, func(i int) error { return h.poke(ctx, h.c.desired(i)) })
+			return parallel(n, func(i int) error {
+				g := h.c.desired(i)
+				h.track.mu.Lock()
+				pokes[client.ObjectKeyFromObject(g)] = time.Now()
+				h.track.mu.Unlock()
+				return h.poke(ctx, g)
+			})
 		},
-		done: func(_ types.NamespacedName, s seen) bool { return s.ready && !s.lastSync.Before(noopStart) },
+		// Done when the simulator has answered a getGroupAgentRelation of
+		// the group's remote group that arrived after its poke was sent:
+		// the re-read, whether or not the operator then writes anything.
+		done: func(k types.NamespacedName, s seen) bool {
+			t, ok := pokes[k]
+			return ok && s.ready && h.reads.since(s.groupID, t)
+		},
 	}, {
 		name: "10% change", groups: n / 10, want: n / 10,
 		act: func(ctx context.Context) error {
@@ -123,7 +180,6 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool)
 				return err
 			})
 		},
-		// Called under the tracker's lock, which also guards changed.
 		done: func(k types.NamespacedName, s seen) bool {
 			gen, ok := changed[k]
 			return ok && s.ready && s.generation >= gen
@@ -142,15 +198,37 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool)
 
 	var results []result
 	var noisyResults []noisyResult
+	var w0 *writeProbe
+	var rec0 map[string]int
+	label := rn.String()
+	if o.shards > 1 {
+		label += fmt.Sprintf(", %d shards", o.shards)
+	}
 	for _, sc := range scenarios {
+		if len(o.only) > 0 && !slices.Contains(o.only, sc.name) {
+			continue
+		}
+		// The API server's writes and the reconciles are counted from
+		// before B's first edit to after the last one, and after the
+		// operator's writes settle; one scenario's end is the next one's
+		// start.
+		if w0 == nil {
+			p, err := h.probeWrites(ctx)
+			if err != nil {
+				return nil, readySeries{}, nil, err
+			}
+			w0, rec0 = &p, h.reconciles()
+		}
 		var edits *noisyEdits
-		if noisy && slices.Contains(noisyPhases, sc.name) {
-			var err error
+		var err error
+		if o.noisy && slices.Contains(noisyPhases, sc.name) {
 			if edits, err = h.startNoisy(ctx, rn, sc.name); err != nil {
 				return nil, readySeries{}, nil, err
 			}
 		}
 		r, points, err := h.measure(ctx, rn, sc)
+		settled := make(chan struct{})
+		go func() { defer close(settled); h.settle(ctx) }()
 		if edits != nil {
 			nr, nerr := edits.finish(h)
 			if err == nil && nerr != nil {
@@ -165,14 +243,28 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool)
 		if err != nil {
 			return nil, readySeries{}, nil, fmt.Errorf("%s: %w", sc.name, err)
 		}
-		if sc.name == "cold start" {
-			curve = readySeries{run: rn, points: points}
+		<-settled
+		w1, err := h.probeWrites(ctx)
+		if err != nil {
+			return nil, readySeries{}, nil, err
 		}
-		if profile {
+		r.api = writesBetween(*w0, w1)
+		rec1 := h.reconciles()
+		for ctrlName, v := range rec1 {
+			r.reconciles[ctrlName] = v - rec0[ctrlName]
+		}
+		w0, rec0 = &w1, rec1
+		r.shards = o.shards
+		if sc.name == "cold start" {
+			curve = readySeries{run: rn, shards: o.shards, points: points}
+		}
+		if o.profile {
 			h.heapProfile(n, sc.name)
 		}
-		fmt.Printf("  %-9v %-13s %8.1fs  %6d calls (%.2f per group)  floor %6.1fs  ×%.2f  writes %d  RSS %d MiB  CPU %.1fs  control plane CPU %.1fs  reconciles %v\n",
-			rn, r.scenario, r.wall.Seconds(), r.total(), r.perGroup(), r.floor.Seconds(), r.overFloor(), r.writes, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
+		// A background, if any, is taken away in the report.
+		apiPerGroup := r.api.attributed().sum(groupResources...) / float64(max(r.groups, 1))
+		fmt.Printf("  %-9s %-13s %8.1fs  %6d calls (%.2f per group)  floor %6.1fs  ×%.2f  writes %d  API writes %.2f per group  RSS %d MiB  CPU %.1fs  control plane CPU %.1fs  reconciles %v\n",
+			label, r.scenario, r.wall.Seconds(), r.total(), r.perGroup(), r.floor.Seconds(), r.overFloor(), r.remoteWrites, apiPerGroup, r.peakRSS>>20, r.cpu.Seconds(), r.controlPlaneCPU.Seconds(), r.reconciles)
 		results = append(results, r)
 	}
 	return results, curve, noisyResults, nil
@@ -182,11 +274,12 @@ func (h *harness) runScenarios(ctx context.Context, rn run, profile, noisy bool)
 // counters around it.
 func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []readyPoint, error) {
 	n := rn.n
-	pid := h.mgr.Cmd.Process.Pid
-	resetPeakRSS(pid)
-	cpu0 := cpuTime(pid)
+	cpu0 := make([]time.Duration, len(h.mgrs))
+	for i, m := range h.mgrs {
+		resetPeakRSS(m.pid())
+		cpu0[i] = cpuTime(m.pid())
+	}
 	cp0 := controlPlaneCPU()
-	rec0 := h.reconciles()
 	h.sim.ResetCalls()
 	start := time.Now()
 	progress := func() (all, matching int) {
@@ -227,13 +320,16 @@ func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []r
 	}
 	_, matching := progress()
 	points = append(points, readyPoint{at: wall, ready: matching})
-	r := result{run: rn, scenario: sc.name, reconciles: map[string]int{}, groups: sc.groups, wall: wall, calls: h.sim.Calls(), cpu: cpuTime(pid) - cpu0, peakRSS: peakRSS(pid),
+	r := result{run: rn, scenario: sc.name, reconciles: map[string]int{}, groups: sc.groups, wall: wall, calls: h.sim.Calls(),
 		controlPlaneCPU: controlPlaneCPU() - cp0}
-	for ctrlName, v := range h.reconciles() {
-		r.reconciles[ctrlName] = v - rec0[ctrlName]
+	for i, m := range h.mgrs {
+		u := managerUsage{shard: m.shard, cpu: cpuTime(m.pid()) - cpu0[i], peakRSS: peakRSS(m.pid())}
+		r.managers = append(r.managers, u)
+		r.cpu += u.cpu
+		r.peakRSS = max(r.peakRSS, u.peakRSS)
 	}
 	for _, op := range writeOps {
-		r.writes += r.calls[string(op)]
+		r.remoteWrites += r.calls[string(op)]
 	}
 	busiest := 0
 	for _, c := range h.sim.CallsByUser() {
@@ -243,30 +339,56 @@ func (h *harness) measure(ctx context.Context, rn run, sc scenario) (result, []r
 	return r, points, nil
 }
 
-// reconciles reads controller_runtime_reconcile_total from the manager,
-// summed over results, by controller.
+func (m *manager) pid() int { return m.proc.Cmd.Process.Pid }
+
+// reconciles reads controller_runtime_reconcile_total from the managers,
+// summed over results and managers, by controller.
 func (h *harness) reconciles() map[string]int {
 	out := map[string]int{}
-	resp, err := http.Get("http://" + h.metricsAddr + "/metrics")
+	for _, m := range h.mgrs {
+		m.addReconciles(out)
+	}
+	return out
+}
+
+func (m *manager) addReconciles(out map[string]int) {
+	m.eachCounter("controller_runtime_reconcile_total", func(l map[string]string, v float64) {
+		out[l["controller"]] += int(v)
+	})
+}
+
+// clientWrites is how many writes the manager's client has sent to the
+// API server (rest_client_requests_total for POST, PUT, PATCH, DELETE).
+func (m *manager) clientWrites() int {
+	n := 0
+	m.eachCounter("rest_client_requests_total", func(l map[string]string, v float64) {
+		if mutatingVerbs[l["method"]] {
+			n += int(v)
+		}
+	})
+	return n
+}
+
+// eachCounter calls f with the labels and value of every counter of one
+// metric family on the manager's /metrics.
+func (m *manager) eachCounter(name string, f func(labels map[string]string, v float64)) {
+	resp, err := http.Get("http://" + m.metricsAddr + "/metrics")
 	if err != nil {
-		return out
+		return
 	}
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return out
+		return
 	}
-	if f, ok := families["controller_runtime_reconcile_total"]; ok {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" {
-					out[l.GetValue()] += int(m.GetCounter().GetValue())
-				}
-			}
+	for _, mt := range families[name].GetMetric() {
+		l := map[string]string{}
+		for _, p := range mt.GetLabel() {
+			l[p.GetName()] = p.GetValue()
 		}
+		f(l, mt.GetCounter().GetValue())
 	}
-	return out
 }
 
 // poke changes an annotation, which makes the operator re-read the group

@@ -23,14 +23,20 @@ type tracker struct {
 
 	mu     sync.Mutex
 	groups map[types.NamespacedName]seen
+	// changed is when the watch last delivered a change of one of the
+	// runs' AgentGroups.
+	changed time.Time
+	// managed is each run Account's status.managedGroups, by namespace.
+	managed map[string]int32
 }
 
 // seen is what the scenarios ask of one AgentGroup.
 type seen struct {
 	generation int64
 	// ready: Ready is True for the current generation.
-	ready    bool
-	lastSync time.Time
+	ready bool
+	// groupID is the remote group's id (status.groupId).
+	groupID string
 }
 
 func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) (*tracker, error) {
@@ -39,7 +45,7 @@ func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	t := &tracker{cancel: cancel, groups: map[types.NamespacedName]seen{}}
+	t := &tracker{cancel: cancel, groups: map[types.NamespacedName]seen{}, managed: map[string]int32{}}
 	inf, err := c.GetInformer(ctx, &deepcallv1.AgentGroup{})
 	if err != nil {
 		cancel()
@@ -49,6 +55,18 @@ func startTracker(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme)
 		AddFunc:    t.record,
 		UpdateFunc: func(_, o any) { t.record(o) },
 		DeleteFunc: t.forget,
+	}); err != nil {
+		cancel()
+		return nil, err
+	}
+	accounts, err := c.GetInformer(ctx, &deepcallv1.Account{})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if _, err := accounts.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    t.recordAccount,
+		UpdateFunc: func(_, o any) { t.recordAccount(o) },
 	}); err != nil {
 		cancel()
 		return nil, err
@@ -70,12 +88,13 @@ func (t *tracker) record(o any) {
 	s := seen{
 		generation: g.Generation,
 		ready:      c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == g.Generation && g.Status.ObservedGeneration == g.Generation,
-	}
-	if g.Status.LastSyncTime != nil {
-		s.lastSync = g.Status.LastSyncTime.Time
+		groupID:    g.Status.GroupID,
 	}
 	t.mu.Lock()
 	t.groups[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = s
+	if g.Namespace != noisyNamespace {
+		t.changed = time.Now()
+	}
 	t.mu.Unlock()
 }
 
@@ -86,6 +105,9 @@ func (t *tracker) forget(o any) {
 	if g, ok := o.(*deepcallv1.AgentGroup); ok {
 		t.mu.Lock()
 		delete(t.groups, types.NamespacedName{Namespace: g.Namespace, Name: g.Name})
+		if g.Namespace != noisyNamespace {
+			t.changed = time.Now()
+		}
 		t.mu.Unlock()
 	}
 }
@@ -113,6 +135,41 @@ func (t *tracker) get(k types.NamespacedName) (seen, bool) {
 	defer t.mu.Unlock()
 	s, ok := t.groups[k]
 	return s, ok
+}
+
+func (t *tracker) recordAccount(o any) {
+	if a, ok := o.(*deepcallv1.Account); ok && a.Namespace != noisyNamespace {
+		t.mu.Lock()
+		t.managed[a.Namespace] = a.Status.ManagedGroups
+		t.mu.Unlock()
+	}
+}
+
+// accountsCounted reports whether every run Account's managedGroups is the
+// number of AgentGroups in its namespace bound to a remote group: its
+// last recount has landed.
+func (t *tracker) accountsCounted() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	bound := map[string]int32{}
+	for k, s := range t.groups {
+		if s.groupID != "" {
+			bound[k.Namespace]++
+		}
+	}
+	for ns, n := range t.managed {
+		if bound[ns] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// lastChanged is when one of the runs' AgentGroups last changed.
+func (t *tracker) lastChanged() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
 }
 
 func (t *tracker) stop() { t.cancel() }
