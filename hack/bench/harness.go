@@ -73,10 +73,6 @@ type manager struct {
 
 func namespace(i int) string { return fmt.Sprintf("bench-%02d", i) }
 
-// shardLabel is the label the sharded run's managers select by
-// (--watch-label-selector=shardLabel=shardK).
-const shardLabel = "sharding.deepcall.agentgroups.dev/key"
-
 // shardOf is the shard of the objects in namespace i: the namespaces are
 // split into -shards equal runs (10 Accounts, 2 shards: bench-00 to
 // bench-04 are shard1, bench-05 to bench-09 shard2).
@@ -89,7 +85,7 @@ func (c config) labels(i int) map[string]string {
 	if c.shards < 2 {
 		return nil
 	}
-	return map[string]string{shardLabel: c.shardOf(max(i, 0))}
+	return map[string]string{deepcallv1.ShardLabel: c.shardOf(max(i, 0))}
 }
 
 func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim.Server, simURL string, reads *relationReads) (*harness, error) {
@@ -202,7 +198,7 @@ func (h *harness) startManagers(ctx context.Context, rps, shards int) error {
 		if shards > 1 {
 			m.shard = fmt.Sprintf("shard%d", k+1)
 			name += "-" + m.shard
-			args = append(args, fmt.Sprintf("--%s=%s=%s", watchSelectorFlag, shardLabel, m.shard))
+			args = append(args, fmt.Sprintf("--%s=%s=%s", watchSelectorFlag, deepcallv1.ShardLabel, m.shard))
 		}
 		if m.proc, err = h.env.RunWithEnv(name, env, h.env.Bin("manager"), args...); err != nil {
 			return err

@@ -117,7 +117,7 @@ func (r report) shardTable() string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("\nSharded: the same cold start with one manager per shard, each started with --watch-label-selector=" + shardLabel + "=shardK and watching its share of the namespaces' Accounts and AgentGroups (after the runs above, on the same control plane).\n\n")
+	b.WriteString("\nSharded: the same cold start with one manager per shard, each started with --watch-label-selector=" + deepcallv1.ShardLabel + "=shardK and watching its share of the namespaces' Accounts and AgentGroups (after the runs above, on the same control plane).\n\n")
 	b.WriteString("| N | req/s per Account | scenario | managers | wall | floor | wall ÷ floor | API-server writes per group | events per group | kube-apiserver + etcd CPU | per 1,000 groups | each manager: peak RSS, CPU |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	rows := append([]result{}, sharded...)
 	for _, x := range sharded {
