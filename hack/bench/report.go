@@ -16,6 +16,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
 
 const (
