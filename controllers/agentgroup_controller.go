@@ -156,9 +156,6 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, g); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.behindOwnWrite(g) {
-		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
-	}
 	ctx = groupapi.WithCaller(ctx, string(g.UID))
 	if !g.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, g)

@@ -140,14 +140,8 @@ func (s *pass) patchStatus(ctx context.Context) error {
 		return err
 	}
 	s.base = s.g.DeepCopy()
-	s.r.written.Store(s.g.UID, lastWrite{hash: statusHash(&s.g.Status), at: time.Now()})
+	s.r.written.Store(s.g.UID, statusHash(&s.g.Status))
 	return nil
-}
-
-// lastWrite is the status this process last wrote for an AgentGroup.
-type lastWrite struct {
-	hash uint64
-	at   time.Time
 }
 
 // showsLastWrite reports whether the object (as the cache has it) carries
@@ -156,21 +150,9 @@ type lastWrite struct {
 // change must then write anyway (locked to the version it read, so a
 // stale read ends in a conflict and a pass on the newer object).
 func (r *AgentGroupReconciler) showsLastWrite(g *deepcallv1.AgentGroup) bool {
-	w, ok := r.written.Load(g.UID)
-	return !ok || w.(lastWrite).hash == statusHash(&g.Status)
+	h, ok := r.written.Load(g.UID)
+	return !ok || h.(uint64) == statusHash(&g.Status)
 }
-
-// behindOwnWrite reports a cached object that does not show yet the status
-// this process wrote a moment ago: a pass on it would only end in a
-// conflict, a write the API server refuses. Past a few seconds the status
-// is taken as changed by someone else, and the pass goes ahead.
-func (r *AgentGroupReconciler) behindOwnWrite(g *deepcallv1.AgentGroup) bool {
-	w, ok := r.written.Load(g.UID)
-	return ok && time.Since(w.(lastWrite).at) < cacheLagBound && !r.showsLastWrite(g)
-}
-
-// cacheLagBound is how long the cache may take to show our own write.
-const cacheLagBound = 5 * time.Second
 
 func statusHash(st *deepcallv1.AgentGroupStatus) uint64 {
 	raw, _ := json.Marshal(st)

@@ -49,7 +49,7 @@ func TestStatusIsNotLostToAStaleCache(t *testing.T) {
 		APIReader: k8s, Recorder: events.NewFakeRecorder(10), Accounts: s.registry,
 		CreateSettle: 6 * time.Second,
 	}
-	r.written.Store(written.UID, lastWrite{hash: statusHash(&written.Status), at: time.Now()}) // that pass was this process's
+	r.written.Store(written.UID, statusHash(&written.Status)) // that pass was this process's
 	// The controller's own loop: the first pass reads the stale copy; a
 	// prompt requeue is run (by then the cache has caught up), a
 	// resync-length one is not.
