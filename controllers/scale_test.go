@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -13,55 +12,30 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/apiwrites"
 )
 
 // What the operator costs the control plane, counted by kube-apiserver
 // itself (apiserver_request_total), as a platform team would measure it.
 
-// apiWrites returns kube-apiserver's count of mutating requests so far, by
-// "VERB resource[/subresource]".
-func apiWrites(t *testing.T) map[string]float64 {
+// apiWrites returns kube-apiserver's count of writes so far.
+func apiWrites(t *testing.T) map[apiwrites.Key]float64 {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctxBG)
+	all, _, err := apiwrites.Read(ctxBG, cs.Discovery().RESTClient())
 	if err != nil {
 		t.Fatal(err)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, m := range families["apiserver_request_total"].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		switch labels["verb"] {
-		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
-		default:
-			continue
-		}
-		res := labels["resource"]
-		if sub := labels["subresource"]; sub != "" {
-			res += "/" + sub
-		}
-		out[labels["verb"]+" "+res] += m.GetCounter().GetValue()
-	}
-	return out
+	return all
 }
 
 // since is what happened between two apiWrites readings.
-func since(before, after map[string]float64) map[string]float64 {
-	out := map[string]float64{}
+func since(before, after map[apiwrites.Key]float64) map[apiwrites.Key]float64 {
+	out := map[apiwrites.Key]float64{}
 	for k, v := range after {
 		if d := v - before[k]; d > 0 {
 			out[k] = d
@@ -71,13 +45,14 @@ func since(before, after map[string]float64) map[string]float64 {
 }
 
 // operatorGroupWrites counts the writes to AgentGroups other than the
-// creates the story itself made (POST).
-func operatorGroupWrites(d map[string]float64) float64 {
+// creates the story itself made (POST of the object).
+func operatorGroupWrites(d map[apiwrites.Key]float64) float64 {
 	var n float64
-	for _, k := range []string{"PUT", "PATCH", "DELETE", "APPLY"} {
-		n += d[k+" agentgroups"] + d[k+" agentgroups/status"]
+	for k, v := range d {
+		if k.Resource == "agentgroups/status" || (k.Resource == "agentgroups" && k.Verb != "POST") {
+			n += v
+		}
 	}
-	n += d["POST agentgroups/status"]
 	return n
 }
 

@@ -12,12 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
-	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/apiwrites"
 )
 
 // API-server writes are counted by kube-apiserver itself: its
@@ -42,52 +40,11 @@ import (
 // What is left is the operator's writes for the run's Accounts and
 // AgentGroups.
 
-// writeKey is one kind of write: the resource as the API server names it
-// (with "/subresource"; events of the core API group are "core events",
-// those of events.k8s.io "events") and the verb (POST, PUT, PATCH, APPLY,
-// DELETE; the metric counts a delete of a collection as a DELETE too).
-type writeKey struct{ resource, verb string }
-
-func (k writeKey) String() string { return k.resource + " " + k.verb }
+// writeKey is one kind of write (apiwrites.Key).
+type writeKey = apiwrites.Key
 
 // writeCounts are writes by kind.
 type writeCounts map[writeKey]float64
-
-// mutatingVerbs are the verbs kube-apiserver's metrics give writes.
-var mutatingVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "DELETE": true}
-
-// countedResource is the name writes to a resource are reported under, or
-// "" if the resource is not one of those counted.
-func countedResource(group, resource, subresource string) string {
-	switch resource {
-	case "agentgroups", "accounts":
-		if group != deepcallv1.GroupVersion.Group {
-			return ""
-		}
-	case "events":
-		switch group {
-		case "":
-			resource = "core events"
-		case "events.k8s.io":
-		default:
-			return ""
-		}
-	case "secrets":
-		if group != "" {
-			return ""
-		}
-	case "leases":
-		if group != "coordination.k8s.io" {
-			return ""
-		}
-	default:
-		return ""
-	}
-	if subresource != "" {
-		return resource + "/" + subresource
-	}
-	return resource
-}
 
 // groupResources are what "API-server writes per group" counts; events are
 // given per group separately.
@@ -117,7 +74,7 @@ func (w writeCounts) minus(o writeCounts) writeCounts {
 func (w writeCounts) sum(resources ...string) float64 {
 	t := 0.0
 	for k, v := range w {
-		if len(resources) == 0 || slices.Contains(resources, k.resource) {
+		if len(resources) == 0 || slices.Contains(resources, k.Resource) {
 			t += v
 		}
 	}
@@ -126,10 +83,10 @@ func (w writeCounts) sum(resources ...string) float64 {
 
 func (w writeCounts) keys() []writeKey {
 	return slices.SortedFunc(maps.Keys(w), func(a, b writeKey) int {
-		if c := strings.Compare(a.resource, b.resource); c != 0 {
+		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
 			return c
 		}
-		return strings.Compare(a.verb, b.verb)
+		return strings.Compare(a.Verb, b.Verb)
 	})
 }
 
@@ -162,8 +119,7 @@ func (w writeCounts) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// apiServerMetrics reads kube-apiserver's /metrics (a GET of a
-// non-resource URL: not a write, and not counted).
+// apiServerMetrics reads kube-apiserver's /metrics.
 type apiServerMetrics struct{ rest rest.Interface }
 
 func newAPIServerMetrics(cfg *rest.Config) (*apiServerMetrics, error) {
@@ -174,44 +130,10 @@ func newAPIServerMetrics(cfg *rest.Config) (*apiServerMetrics, error) {
 	return &apiServerMetrics{rest: dc.RESTClient()}, nil
 }
 
-// writes is apiserver_request_total for the counted resources and the
-// mutating verbs, summed over every other label; failed is the part with
-// a code ≥ 400.
+// writes is kube-apiserver's count of writes so far (apiwrites.Read).
 func (m *apiServerMetrics) writes(ctx context.Context) (all, failed writeCounts, err error) {
-	body, err := m.rest.Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kube-apiserver /metrics: %w", err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, fmt.Errorf("kube-apiserver /metrics: %w", err)
-	}
-	f, ok := families["apiserver_request_total"]
-	if !ok {
-		return nil, nil, fmt.Errorf("kube-apiserver /metrics has no apiserver_request_total")
-	}
-	all, failed = writeCounts{}, writeCounts{}
-	for _, mt := range f.GetMetric() {
-		l := map[string]string{}
-		for _, p := range mt.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		if !mutatingVerbs[l["verb"]] || l["dry_run"] != "" {
-			continue
-		}
-		res := countedResource(l["group"], l["resource"], l["subresource"])
-		if res == "" {
-			continue
-		}
-		k := writeKey{res, l["verb"]}
-		v := mt.GetCounter().GetValue()
-		all[k] += v
-		if len(l["code"]) == 3 && l["code"] >= "400" {
-			failed[k] += v
-		}
-	}
-	return all, failed, nil
+	a, f, err := apiwrites.Read(ctx, m.rest)
+	return writeCounts(a), writeCounts(f), err
 }
 
 // harnessWrites counts the harness's own writes at its HTTP transport,
@@ -260,7 +182,7 @@ func requestWriteKey(req *http.Request) (writeKey, bool) {
 	if verb == http.MethodPatch && strings.HasPrefix(req.Header.Get("Content-Type"), "application/apply-patch") {
 		verb = "APPLY"
 	}
-	if !mutatingVerbs[verb] || req.URL.Query().Get("dryRun") != "" {
+	if !apiwrites.MutatingVerbs[verb] || req.URL.Query().Get("dryRun") != "" {
 		return writeKey{}, false
 	}
 	// /api/v1/… or /apis/<group>/<version>/…, then [namespaces/<ns>/]<resource>[/<name>[/<subresource>]].
@@ -281,11 +203,11 @@ func requestWriteKey(req *http.Request) (writeKey, bool) {
 	if len(segs) > 2 {
 		sub = segs[2]
 	}
-	res := countedResource(group, resource, sub)
+	res := apiwrites.CountedResource(group, resource, sub)
 	if res == "" {
 		return writeKey{}, false
 	}
-	return writeKey{res, verb}, true
+	return writeKey{Resource: res, Verb: verb}, true
 }
 
 // writeProbe is the counters at one moment.

@@ -13,17 +13,17 @@ func TestRequestWriteKeyNamesWritesAsTheAPIServerDoes(t *testing.T) {
 		want                      writeKey
 		ok                        bool
 	}{
-		{"POST", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups", "application/json", writeKey{"agentgroups", "POST"}, true},
-		{"PATCH", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups/g00001", "application/merge-patch+json", writeKey{"agentgroups", "PATCH"}, true},
-		{"PATCH", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups/g00001/status", "application/apply-patch+yaml", writeKey{"agentgroups/status", "APPLY"}, true},
-		{"PUT", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups/g00001", "application/json", writeKey{"agentgroups", "PUT"}, true},
+		{"POST", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups", "application/json", writeKey{Resource: "agentgroups", Verb: "POST"}, true},
+		{"PATCH", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups/g00001", "application/merge-patch+json", writeKey{Resource: "agentgroups", Verb: "PATCH"}, true},
+		{"PATCH", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups/g00001/status", "application/apply-patch+yaml", writeKey{Resource: "agentgroups/status", Verb: "APPLY"}, true},
+		{"PUT", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups/g00001", "application/json", writeKey{Resource: "agentgroups", Verb: "PUT"}, true},
 		// A delete of a collection is a DELETE in apiserver_request_total.
-		{"DELETE", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups", "", writeKey{"agentgroups", "DELETE"}, true},
-		{"PATCH", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/accounts/default", "application/merge-patch+json", writeKey{"accounts", "PATCH"}, true},
-		{"POST", "/api/v1/namespaces/bench-00/secrets", "application/json", writeKey{"secrets", "POST"}, true},
-		{"POST", "/api/v1/namespaces/bench-00/events", "application/json", writeKey{"core events", "POST"}, true},
-		{"POST", "/apis/events.k8s.io/v1/namespaces/bench-00/events", "application/json", writeKey{"events", "POST"}, true},
-		{"PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/x", "application/json", writeKey{"leases", "PUT"}, true},
+		{"DELETE", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups", "", writeKey{Resource: "agentgroups", Verb: "DELETE"}, true},
+		{"PATCH", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/accounts/default", "application/merge-patch+json", writeKey{Resource: "accounts", Verb: "PATCH"}, true},
+		{"POST", "/api/v1/namespaces/bench-00/secrets", "application/json", writeKey{Resource: "secrets", Verb: "POST"}, true},
+		{"POST", "/api/v1/namespaces/bench-00/events", "application/json", writeKey{Resource: "core events", Verb: "POST"}, true},
+		{"POST", "/apis/events.k8s.io/v1/namespaces/bench-00/events", "application/json", writeKey{Resource: "events", Verb: "POST"}, true},
+		{"PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/x", "application/json", writeKey{Resource: "leases", Verb: "PUT"}, true},
 		// Not counted: namespaces, reads, other groups' agentgroups, dry runs.
 		{"POST", "/api/v1/namespaces", "application/json", writeKey{}, false},
 		{"GET", "/apis/deepcall.agentgroups.dev/v1alpha1/namespaces/bench-00/agentgroups", "", writeKey{}, false},
@@ -59,26 +59,26 @@ func TestHarnessWritesCountAtTheTransport(t *testing.T) {
 		}
 	}
 	all, failed := hw.snapshot()
-	if all[writeKey{"agentgroups", "PATCH"}] != 2 || all[writeKey{"agentgroups", "PUT"}] != 1 || len(all) != 2 {
+	if all[writeKey{Resource: "agentgroups", Verb: "PATCH"}] != 2 || all[writeKey{Resource: "agentgroups", Verb: "PUT"}] != 1 || len(all) != 2 {
 		t.Errorf("all: %v", all)
 	}
-	if failed[writeKey{"agentgroups", "PUT"}] != 1 || len(failed) != 1 {
+	if failed[writeKey{Resource: "agentgroups", Verb: "PUT"}] != 1 || len(failed) != 1 {
 		t.Errorf("failed: %v", failed)
 	}
 }
 
 func TestOperatorWritesAreTheAPIServersLessEveryoneElses(t *testing.T) {
-	patch, status, lease := writeKey{"agentgroups", "PATCH"}, writeKey{"agentgroups/status", "PATCH"}, writeKey{"leases", "PUT"}
+	patch, status, lease := writeKey{Resource: "agentgroups", Verb: "PATCH"}, writeKey{Resource: "agentgroups/status", Verb: "PATCH"}, writeKey{Resource: "leases", Verb: "PUT"}
 	w := apiWrites{
 		window:       20 * time.Second,
-		apiServer:    writeCounts{patch: 1105, status: 1003, lease: 2, writeKey{"events", "POST"}: 7},
+		apiServer:    writeCounts{patch: 1105, status: 1003, lease: 2, writeKey{Resource: "events", Verb: "POST"}: 7},
 		harness:      writeCounts{patch: 1005},
-		noisy:        writeCounts{status: 3, writeKey{"events", "POST"}: 1},
+		noisy:        writeCounts{status: 3, writeKey{Resource: "events", Verb: "POST"}: 1},
 		controlPlane: writeCounts{lease: 2},
 	}
 	// 0.1 writes/s of status over 20 s: 2 writes.
 	w.setBackground(background{status: 0.1})
-	want := writeCounts{patch: 100, status: 998, writeKey{"events", "POST"}: 6}
+	want := writeCounts{patch: 100, status: 998, writeKey{Resource: "events", Verb: "POST"}: 6}
 	if len(w.operator) != len(want) {
 		t.Fatalf("operator %v, want %v", w.operator, want)
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/apiwrites"
 )
 
 // result is one row of the table.
@@ -362,7 +363,7 @@ func (m *manager) addReconciles(out map[string]int) {
 func (m *manager) clientWrites() int {
 	n := 0
 	m.eachCounter("rest_client_requests_total", func(l map[string]string, v float64) {
-		if mutatingVerbs[l["method"]] {
+		if apiwrites.MutatingVerbs[l["method"]] {
 			n += int(v)
 		}
 	})

@@ -29,7 +29,7 @@ type watchCounter struct {
 
 func (w *watchCounter) count(resource, verb string) {
 	w.mu.Lock()
-	w.writes[writeKey{resource, verb}]++
+	w.writes[writeKey{Resource: resource, Verb: verb}]++
 	w.mu.Unlock()
 }
 
