@@ -105,6 +105,7 @@ func main() {
 	registry := accounts.NewRegistry(nil)
 	if err := (&controllers.AccountReconciler{
 		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
 		Recorder:       mgr.GetEventRecorder("account-controller"),
 		Accounts:       registry,
 		RequestTimeout: requestTimeout,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,9 +44,7 @@ func leaderElectionID(base string, sel labels.Selector) string {
 // when it exists): Secrets and Events are not, so nobody has to label a
 // Secret, and the reconcilers find the Secret of any Account they see.
 func cacheOptions(sel labels.Selector) cache.Options {
-	// Nothing here reads managedFields; without them the cache of
-	// 10,000 AgentGroups is smaller and cheaper to copy.
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	opts := cache.Options{DefaultTransform: stripForCache}
 	if sel != nil {
 		opts.ByObject = map[client.Object]cache.ByObject{
 			&deepcallv1.Account{}:    {Label: sel},
@@ -53,4 +52,16 @@ func cacheOptions(sel labels.Selector) cache.Options {
 		}
 	}
 	return opts
+}
+
+// stripForCache drops what nothing here reads before an object enters the
+// cache: managedFields (the cache of 10,000 AgentGroups is smaller and
+// cheaper to copy), and the annotations of objects cached as metadata only
+// (Secrets), where kubectl's last-applied-configuration would otherwise
+// keep a copy of every Secret's data in memory.
+func stripForCache(obj any) (any, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		m.Annotations = nil
+	}
+	return cache.TransformStripManagedFields()(obj)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
@@ -74,5 +75,33 @@ func TestCacheOptionsShardOnlyOwnKinds(t *testing.T) {
 	slices.Sort(kinds)
 	if want := []string{"*v1alpha1.Account", "*v1alpha1.AgentGroup"}; !slices.Equal(kinds, want) {
 		t.Errorf("sharded kinds %v, want %v (Secrets and Events are never filtered)", kinds, want)
+	}
+}
+
+// A Secret applied with kubectl carries its data again in an annotation:
+// the metadata-only cache must not keep it; other objects keep theirs.
+func TestStripForCacheDropsSecretAnnotations(t *testing.T) {
+	secret := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name:        "helm-release",
+		Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"token\":\"...\"}}"},
+		Finalizers:  []string{"deepcall.agentgroups.dev/credentials-in-use"},
+	}}
+	got, err := stripForCache(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got.(*metav1.PartialObjectMetadata); len(m.Annotations) != 0 || len(m.Finalizers) != 1 {
+		t.Errorf("Secret metadata kept annotations %v or lost its finalizers %v", m.Annotations, m.Finalizers)
+	}
+	g := &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{
+		Annotations:   map[string]string{deepcallv1.AnnotationCreateIntent: "{}"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+	}}
+	got, err = stripForCache(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got.(*deepcallv1.AgentGroup); len(a.Annotations) != 1 || len(a.ManagedFields) != 0 {
+		t.Errorf("AgentGroup: annotations %v (want kept), managedFields %v (want dropped)", a.Annotations, a.ManagedFields)
 	}
 }

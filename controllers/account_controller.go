@@ -42,8 +42,11 @@ const (
 // credentials work, and counts the account's managed and unmanaged groups.
 type AccountReconciler struct {
 	client.Client
-	Recorder events.EventRecorder
-	Accounts *accounts.Registry
+	// APIReader reads credentials Secrets straight from the API server:
+	// the manager caches only Secrets' metadata, never their data.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Accounts  *accounts.Registry
 	// RequestTimeout bounds each Group API request.
 	RequestTimeout time.Duration
 	// MaxRetryAfter caps the pause one 429's Retry-After imposes on a
@@ -65,7 +68,7 @@ const (
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one Account's client and status up to date.
@@ -132,16 +135,21 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	}
 
 	secret := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: acct.Spec.CredentialsSecretRef.Name}, secret); err != nil {
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: acct.Spec.CredentialsSecretRef.Name}, secret); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("get credentials Secret: %w", err)
 		}
 		return refuse(deepcallv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q not found in namespace %s", acct.Spec.CredentialsSecretRef.Name, acct.Namespace))
 	}
 	if acct.DeletionTimestamp.IsZero() && secret.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
-		patch := client.MergeFrom(secret.DeepCopy())
+		// Locked to the version read, so that a finalizer another owner
+		// adds meanwhile is never overwritten by this list.
+		patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(secret, secretFinalizer)
 		if err := r.Patch(ctx, secret, patch); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: time.Second}, nil
+			}
 			return ctrl.Result{}, fmt.Errorf("add finalizer to Secret %s: %w", secret.Name, err)
 		}
 	}
@@ -350,7 +358,8 @@ func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Ac
 }
 
 // reconcileDelete keeps the Account while AgentGroups still need it, then
-// releases the Secret and the Account.
+// releases it (and, once it is gone, the credentials release lets go of
+// its Secret).
 func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv1.Account, base *deepcallv1.Account) (ctrl.Result, error) {
 	var list deepcallv1.AgentGroupList
 	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
@@ -370,9 +379,6 @@ func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv
 		// AgentGroup deletions requeue the Account; this is a safety net.
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
 	}
-	if err := r.releaseSecret(ctx, acct); err != nil {
-		return ctrl.Result{}, err
-	}
 	r.Accounts.Forget(client.ObjectKeyFromObject(acct))
 	if controllerutil.ContainsFinalizer(acct, accountFinalizer) {
 		patch := client.MergeFrom(acct.DeepCopy())
@@ -382,33 +388,6 @@ func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv
 		}
 	}
 	return ctrl.Result{}, nil
-}
-
-// releaseSecret removes the Secret's finalizer unless another live Account
-// still uses it.
-func (r *AccountReconciler) releaseSecret(ctx context.Context, acct *deepcallv1.Account) error {
-	var users deepcallv1.AccountList
-	if err := r.List(ctx, &users, client.InNamespace(acct.Namespace), client.MatchingFields{indexAccountBySecret: acct.Spec.CredentialsSecretRef.Name}); err != nil {
-		return fmt.Errorf("list Accounts: %w", err)
-	}
-	for i := range users.Items {
-		if users.Items[i].Name != acct.Name && users.Items[i].DeletionTimestamp.IsZero() {
-			return nil
-		}
-	}
-	secret := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: acct.Spec.CredentialsSecretRef.Name}, secret); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
-		return nil
-	}
-	patch := client.MergeFrom(secret.DeepCopy())
-	controllerutil.RemoveFinalizer(secret, secretFinalizer)
-	if err := r.Patch(ctx, secret, patch); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	return nil
 }
 
 // credentialsFrom reads the Secret's keys. Errors name keys, never values.
@@ -435,13 +414,16 @@ func syncInterval(acct *deepcallv1.Account) time.Duration {
 // SetupWithManager watches Accounts, their Secrets, the AgentGroups that
 // bind, unbind or release them, and the pauses of their remote accounts.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := (&credentialsRelease{Client: r.Client}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.Account{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			r.Accounts.SetAccountWake(func(k types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: k}) })
 			return nil
 		})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
 		Watches(&deepcallv1.AgentGroup{}, recountAccount(countsSettle), builder.WithPredicates(groupBindingChanged())).
 		Named("account").
 		Complete(r)

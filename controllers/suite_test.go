@@ -171,7 +171,7 @@ func (s *story) start() {
 	})
 	s.registry, s.client = registry, mgr.GetClient()
 	s.must((&AccountReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("account-controller"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("account-controller"),
 		Accounts: registry, RequestTimeout: 5 * time.Second, MaxRetryAfter: s.maxRetryAfter,
 	}).SetupWithManager(mgr))
 	s.must((&AgentGroupReconciler{
