@@ -97,19 +97,23 @@ func main() {
 		os.Exit(1)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+	// ClusterAccounts are served unless the manager is confined to
+	// namespaces, where it may not read cluster-scoped objects.
+	clusterAccounts := true
+	if err := controllers.SetupIndexes(ctx, mgr, clusterAccounts); err != nil {
 		log.Error(err, "Unable to set up field indexes")
 		os.Exit(1)
 	}
 
 	registry := accounts.NewRegistry(nil)
 	if err := (&controllers.AccountReconciler{
-		Client:         mgr.GetClient(),
-		APIReader:      mgr.GetAPIReader(),
-		Recorder:       mgr.GetEventRecorder("account-controller"),
-		Accounts:       registry,
-		RequestTimeout: requestTimeout,
-		MaxRetryAfter:  maxRetryAfter,
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Recorder:        mgr.GetEventRecorder("account-controller"),
+		Accounts:        registry,
+		RequestTimeout:  requestTimeout,
+		MaxRetryAfter:   maxRetryAfter,
+		ClusterAccounts: clusterAccounts,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the Account controller")
 		os.Exit(1)
@@ -121,6 +125,7 @@ func main() {
 		Accounts:                registry,
 		CreateSettle:            createSettle,
 		MaxConcurrentReconciles: concurrency,
+		ClusterAccounts:         clusterAccounts,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the AgentGroup controller")
 		os.Exit(1)

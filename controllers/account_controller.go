@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,6 +53,14 @@ type AccountReconciler struct {
 	// MaxRetryAfter caps the pause one 429's Retry-After imposes on a
 	// remote account (--max-retry-after).
 	MaxRetryAfter time.Duration
+	// ClusterAccounts serves ClusterAccounts too. Off for a manager
+	// confined to namespaces (--watch-namespaces), which may not read
+	// cluster-scoped objects.
+	ClusterAccounts bool
+
+	// queues are the Account and ClusterAccount controllers' work queues,
+	// for the registry's wakes.
+	queues sync.Map // bool (cluster-scoped) → workqueue.TypedRateLimitingInterface[reconcile.Request]
 }
 
 const (
@@ -68,36 +77,40 @@ const (
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=accounts/finalizers,verbs=update
+// +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=clusteraccounts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=clusteraccounts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=deepcall.agentgroups.dev,resources=clusteraccounts/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings one Account's client and status up to date.
+// Reconcile brings one Account's (or, for a key with no namespace, one
+// ClusterAccount's) client and status up to date.
 func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ctx = groupapi.WithCaller(context.WithoutCancel(ctx), "Account "+req.String())
-	acct := &deepcallv1.Account{}
-	if err := r.Get(ctx, req.NamespacedName, acct); err != nil {
+	ctx = groupapi.WithCaller(context.WithoutCancel(ctx), kindOf(req.NamespacedName)+" "+req.String())
+	acct, obj, err := r.load(ctx, req.NamespacedName)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Accounts.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if acct.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(acct, accountFinalizer) {
-		patch := client.MergeFrom(acct.DeepCopy())
-		controllerutil.AddFinalizer(acct, accountFinalizer)
-		if err := r.Patch(ctx, acct, patch); err != nil {
+	if acct.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, accountFinalizer) {
+		patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+		controllerutil.AddFinalizer(obj, accountFinalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+		if ca, ok := obj.(*deepcallv1.ClusterAccount); ok { // the view follows its object
+			ca.ObjectMeta.DeepCopyInto(&acct.ObjectMeta)
 		}
 	}
 
 	base := acct.DeepCopy()
-	result, err := r.reconcileClient(ctx, acct)
+	result, err := r.reconcileClient(ctx, obj, acct)
 	if !acct.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, acct, base)
+		return r.reconcileDelete(ctx, obj, acct, base)
 	}
-	// The optimistic lock refuses a patch computed against a cache that
-	// has not seen our previous write; without it, a condition changed back
-	// to what the cache shows would be left out of the patch.
-	if perr := r.Status().Patch(ctx, acct, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); perr != nil {
+	if perr := r.patchStatus(ctx, obj, base, acct); perr != nil {
 		if apierrors.IsConflict(perr) {
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
@@ -105,12 +118,69 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			return ctrl.Result{}, fmt.Errorf("patch status: %w", perr)
 		}
 	}
-	r.eventOnTransition(base, acct)
+	r.eventOnTransition(obj, base, acct)
 	return result, err
 }
 
-// eventOnTransition emits one event when Ready changes reason.
-func (r *AccountReconciler) eventOnTransition(before, after *deepcallv1.Account) {
+// kindOf names the kind a registry key belongs to: ClusterAccounts are
+// the keys with no namespace.
+func kindOf(key types.NamespacedName) string {
+	if key.Namespace == "" {
+		return deepcallv1.KindClusterAccount
+	}
+	return deepcallv1.KindAccount
+}
+
+// load reads the Account, or the ClusterAccount, of key. acct is what the
+// reconciler works on: the Account itself, or a ClusterAccount seen as an
+// Account with no namespace (the same spec and status); obj is the stored
+// object, which patches and events go to.
+func (r *AccountReconciler) load(ctx context.Context, key types.NamespacedName) (acct *deepcallv1.Account, obj client.Object, err error) {
+	if key.Namespace != "" {
+		acct = &deepcallv1.Account{}
+		err = r.Get(ctx, key, acct)
+		return acct, acct, err
+	}
+	ca := &deepcallv1.ClusterAccount{}
+	if err := r.Get(ctx, key, ca); err != nil {
+		return nil, nil, err
+	}
+	return &deepcallv1.Account{ObjectMeta: *ca.ObjectMeta.DeepCopy(), Spec: ca.Spec.AccountSpec, Status: *ca.Status.DeepCopy()}, ca, nil
+}
+
+// patchStatus writes acct's status to the stored object. The optimistic
+// lock refuses a patch computed against a cache that has not seen our
+// previous write; without it, a condition changed back to what the cache
+// shows would be left out of the patch.
+func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, base, acct *deepcallv1.Account) error {
+	ca, ok := obj.(*deepcallv1.ClusterAccount)
+	if !ok {
+		return r.Status().Patch(ctx, acct, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	}
+	before := ca.DeepCopy()
+	before.Status = base.Status
+	ca.Status = acct.Status
+	return r.Status().Patch(ctx, ca, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// secretKey is where the credentials Secret of acct is: its own namespace
+// for an Account, the namespace the reference names for a ClusterAccount.
+func secretKey(acct *deepcallv1.Account) types.NamespacedName {
+	ref := acct.Spec.CredentialsSecretRef
+	if ref.Namespace != "" {
+		return types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	}
+	return types.NamespacedName{Namespace: acct.Namespace, Name: ref.Name}
+}
+
+// groupsOf lists the AgentGroups that name acct (an Account or the view of
+// a ClusterAccount).
+func groupsOf(acct *deepcallv1.Account) client.ListOption {
+	return client.MatchingFields{indexGroupByAccount: client.ObjectKeyFromObject(acct).String()}
+}
+
+// eventOnTransition emits one event about obj when Ready changes reason.
+func (r *AccountReconciler) eventOnTransition(obj client.Object, before, after *deepcallv1.Account) {
 	old := meta.FindStatusCondition(before.Status.Conditions, deepcallv1.ConditionReady)
 	now := meta.FindStatusCondition(after.Status.Conditions, deepcallv1.ConditionReady)
 	if now == nil || (old != nil && old.Reason == now.Reason) {
@@ -120,12 +190,12 @@ func (r *AccountReconciler) eventOnTransition(before, after *deepcallv1.Account)
 	if now.Status == metav1.ConditionTrue {
 		typ = corev1.EventTypeNormal
 	}
-	r.Recorder.Eventf(after, nil, typ, now.Reason, "Reconcile", "%s", now.Message)
+	r.Recorder.Eventf(obj, nil, typ, now.Reason, "Reconcile", "%s", now.Message)
 }
 
 // reconcileClient reads the Secret, (re)builds the client, lists the
 // account's groups once per interval, and computes the status.
-func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv1.Account) (ctrl.Result, error) {
+func (r *AccountReconciler) reconcileClient(ctx context.Context, obj client.Object, acct *deepcallv1.Account) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	key := client.ObjectKeyFromObject(acct)
 	refuse := func(reason, msg string) (ctrl.Result, error) {
@@ -135,11 +205,11 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	}
 
 	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: acct.Spec.CredentialsSecretRef.Name}, secret); err != nil {
+	if err := r.APIReader.Get(ctx, secretKey(acct), secret); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("get credentials Secret: %w", err)
 		}
-		return refuse(deepcallv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q not found in namespace %s", acct.Spec.CredentialsSecretRef.Name, acct.Namespace))
+		return refuse(deepcallv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q not found in namespace %s", secretKey(acct).Name, secretKey(acct).Namespace))
 	}
 	if acct.DeletionTimestamp.IsZero() && secret.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
 		// Locked to the version read, so that a finalizer another owner
@@ -183,7 +253,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		now := metav1.Now()
 		groups, err := entry.Client.List(ctx, groupapi.ListOptions{Quick: entry.Remote.ID.Known()})
 		if err != nil {
-			return r.listFailed(acct, entry, err)
+			return r.listFailed(obj, acct, entry, err)
 		}
 		if u := userOf(groups); !entry.Remote.ID.Known() && u != "" {
 			if entry, _, err = r.Accounts.Ensure(key, opts, u); err != nil {
@@ -200,7 +270,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 			log.Info("Credentials work", "remoteAccount", entry.Remote.ID.String(), "remoteGroups", len(groups))
 		}
 	}
-	r.recordRemoteAccount(ctx, acct, entry)
+	r.recordRemoteAccount(ctx, obj, acct, entry)
 	if err := r.countGroups(ctx, acct, entry); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -211,7 +281,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		r.Accounts.WakeWaiters(key)
 	}
 	next := time.Until(acct.Status.LastSyncTime.Add(interval)) + time.Second
-	if r.recordPause(acct, entry) {
+	if r.recordPause(obj, acct, entry) {
 		next = min(next, time.Until(acct.Status.ThrottledUntil.Time)+time.Second)
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
@@ -221,10 +291,10 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 // for is not a failure: the Account shows it and comes back after it. A
 // terminal answer stalls at once. Anything else keeps the last known state
 // until failures persist for unreachableAfter.
-func (r *AccountReconciler) listFailed(acct *deepcallv1.Account, entry *accounts.Entry, err error) (ctrl.Result, error) {
+func (r *AccountReconciler) listFailed(obj client.Object, acct *deepcallv1.Account, entry *accounts.Entry, err error) (ctrl.Result, error) {
 	msg := fmt.Sprintf("list groups: %v", err)
 	if until, ok := groupapi.HeldUntil(err); ok {
-		r.recordPause(acct, entry)
+		r.recordPause(obj, acct, entry)
 		return ctrl.Result{RequeueAfter: max(time.Until(until), 0) + time.Second}, nil
 	}
 	switch {
@@ -236,7 +306,7 @@ func (r *AccountReconciler) listFailed(acct *deepcallv1.Account, entry *accounts
 		since := entry.ListFailed(time.Now())
 		if ready, checked, _ := entry.Ready(); checked && ready && time.Since(since) < unreachableAfter {
 			ctrl.Log.WithName("account").Info("Listing failed; keeping the last known state until failures persist",
-				"account", client.ObjectKeyFromObject(acct).String(), "failingFor", time.Since(since).Round(time.Second).String(), "error", err.Error())
+				"account", kindOf(client.ObjectKeyFromObject(acct))+" "+client.ObjectKeyFromObject(acct).String(), "failingFor", time.Since(since).Round(time.Second).String(), "error", err.Error())
 			return ctrl.Result{RequeueAfter: listRetry}, nil
 		}
 		r.setReady(acct, deepcallv1.ReasonUnreachable, msg)
@@ -256,14 +326,14 @@ func (r *AccountReconciler) setReady(acct *deepcallv1.Account, reason, msg strin
 
 // recordPause shows a Retry-After pause of the remote account on the
 // Account, with one Warning when it begins, and reports whether one runs.
-func (r *AccountReconciler) recordPause(acct *deepcallv1.Account, entry *accounts.Entry) bool {
+func (r *AccountReconciler) recordPause(obj client.Object, acct *deepcallv1.Account, entry *accounts.Entry) bool {
 	until := entry.Remote.Budget.PausedUntil()
 	if !until.After(time.Now()) {
 		acct.Status.ThrottledUntil = nil
 		return false
 	}
 	if was := acct.Status.ThrottledUntil; was == nil || !was.Time.After(time.Now()) {
-		r.Recorder.Eventf(acct, nil, corev1.EventTypeWarning, deepcallv1.EventThrottled, "Reconcile",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, deepcallv1.EventThrottled, "Reconcile",
 			"the Group API asked remote account %s to pause (429 with Retry-After): none of its AgentGroups calls before %s", entry.Remote.ID.String(), until.UTC().Format(time.RFC3339))
 	}
 	acct.Status.ThrottledUntil = &metav1.Time{Time: until}
@@ -283,7 +353,7 @@ func userOf(groups []groupapi.Group) string {
 // recordRemoteAccount reports the remote account the credentials resolve
 // to, with a Warning when it is another than before: the AgentGroups bound
 // in the old one stop with AccountChanged.
-func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) {
+func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, obj client.Object, acct *deepcallv1.Account, entry *accounts.Entry) {
 	was, now := acct.Status.RemoteAccount, entry.Remote.ID.String()
 	if now == "" || now == was {
 		return
@@ -292,11 +362,11 @@ func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, acct *deepc
 	if was == "" {
 		return
 	}
-	r.Recorder.Eventf(acct, nil, corev1.EventTypeWarning, deepcallv1.EventRemoteAccountChanged, "Reconcile",
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, deepcallv1.EventRemoteAccountChanged, "Reconcile",
 		"the credentials now resolve to remote account %s (was %s): AgentGroups bound in %s make no change and report AccountChanged", now, was, was)
 	// Every binding of the Account is affected: tell them, spread out.
 	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
+	if err := r.List(ctx, &list, groupsOf(acct)); err != nil {
 		return
 	}
 	keys := make([]types.NamespacedName, len(list.Items))
@@ -310,7 +380,7 @@ func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, acct *deepc
 func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) error {
 	var list deepcallv1.AgentGroupList
 	// Read-only: the cache's own objects, not thousands of copies per count.
-	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &list, groupsOf(acct), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list AgentGroups: %w", err)
 	}
 	bound := map[string]bool{}
@@ -360,9 +430,9 @@ func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Ac
 // reconcileDelete keeps the Account while AgentGroups still need it, then
 // releases it (and, once it is gone, the credentials release lets go of
 // its Secret).
-func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv1.Account, base *deepcallv1.Account) (ctrl.Result, error) {
+func (r *AccountReconciler) reconcileDelete(ctx context.Context, obj client.Object, acct *deepcallv1.Account, base *deepcallv1.Account) (ctrl.Result, error) {
 	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{indexGroupByAccount: acct.Name}); err != nil {
+	if err := r.List(ctx, &list, groupsOf(acct)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list AgentGroups: %w", err)
 	}
 	waiting := 0
@@ -373,17 +443,17 @@ func (r *AccountReconciler) reconcileDelete(ctx context.Context, acct *deepcallv
 	}
 	if waiting > 0 {
 		r.setReady(acct, deepcallv1.ReasonDeleting, fmt.Sprintf("waiting for %d AgentGroups to release their remote groups", waiting))
-		if err := r.Status().Patch(ctx, acct, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.patchStatus(ctx, obj, base, acct); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
 		}
 		// AgentGroup deletions requeue the Account; this is a safety net.
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
 	}
 	r.Accounts.Forget(client.ObjectKeyFromObject(acct))
-	if controllerutil.ContainsFinalizer(acct, accountFinalizer) {
-		patch := client.MergeFrom(acct.DeepCopy())
-		controllerutil.RemoveFinalizer(acct, accountFinalizer)
-		if err := r.Patch(ctx, acct, patch); err != nil {
+	if controllerutil.ContainsFinalizer(obj, accountFinalizer) {
+		patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+		controllerutil.RemoveFinalizer(obj, accountFinalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}
@@ -411,34 +481,68 @@ func syncInterval(acct *deepcallv1.Account) time.Duration {
 	return 10 * time.Minute
 }
 
-// SetupWithManager watches Accounts, their Secrets, the AgentGroups that
-// bind, unbind or release them, and the pauses of their remote accounts.
+// SetupWithManager watches Accounts (and ClusterAccounts), their Secrets'
+// metadata, the AgentGroups that bind, unbind or release them, and the
+// pauses of their remote accounts.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := (&credentialsRelease{Client: r.Client}).SetupWithManager(mgr); err != nil {
+	if err := (&credentialsRelease{Client: r.Client, ClusterAccounts: r.ClusterAccounts}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	r.Accounts.SetAccountWake(func(k types.NamespacedName) {
+		if q, ok := r.queues.Load(k.Namespace == ""); ok {
+			q.(workqueue.TypedRateLimitingInterface[reconcile.Request]).Add(reconcile.Request{NamespacedName: k})
+		}
+	})
+	if err := r.controllerFor(mgr, &deepcallv1.Account{}, "account", false); err != nil || !r.ClusterAccounts {
+		return err
+	}
+	return r.controllerFor(mgr, &deepcallv1.ClusterAccount{}, "clusteraccount", true)
+}
+
+// controllerFor builds the controller of one of the two kinds; each
+// enqueues only the keys of its own kind.
+func (r *AccountReconciler) controllerFor(mgr ctrl.Manager, kind client.Object, name string, cluster bool) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&deepcallv1.Account{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(kind, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-			r.Accounts.SetAccountWake(func(k types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: k}) })
+			r.queues.Store(cluster, q)
 			return nil
 		})).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
-		Watches(&deepcallv1.AgentGroup{}, recountAccount(countsSettle), builder.WithPredicates(groupBindingChanged())).
-		Named("account").
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			reqs, _ := accountsOfSecret(ctx, r.Client, client.ObjectKeyFromObject(o), cluster)
+			return reqs
+		})).
+		Watches(&deepcallv1.AgentGroup{}, recountAccount(countsSettle, cluster), builder.WithPredicates(groupBindingChanged())).
+		Named(name).
 		Complete(r)
 }
 
-func (r *AccountReconciler) accountsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	var list deepcallv1.AccountList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexAccountBySecret: o.GetName()}); err != nil {
-		return nil
+// accountsOfSecret lists the Accounts (cluster: the ClusterAccounts) that
+// name the Secret.
+func accountsOfSecret(ctx context.Context, c client.Reader, secret types.NamespacedName, cluster bool) ([]reconcile.Request, error) {
+	var keys []types.NamespacedName
+	if cluster {
+		var list deepcallv1.ClusterAccountList
+		if err := c.List(ctx, &list, client.MatchingFields{indexClusterAccountBySecret: secret.String()}); err != nil {
+			return nil, fmt.Errorf("list ClusterAccounts: %w", err)
+		}
+		for i := range list.Items {
+			keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		}
+	} else {
+		var list deepcallv1.AccountList
+		if err := c.List(ctx, &list, client.InNamespace(secret.Namespace), client.MatchingFields{indexAccountBySecret: secret.Name}); err != nil {
+			return nil, fmt.Errorf("list Accounts: %w", err)
+		}
+		for i := range list.Items {
+			keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		}
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	reqs := make([]reconcile.Request, len(keys))
+	for i, k := range keys {
+		reqs[i] = reconcile.Request{NamespacedName: k}
 	}
-	return reqs
+	return reqs, nil
 }
 
 // countsSettle is how long an Account waits after one of its AgentGroups
@@ -447,10 +551,13 @@ func (r *AccountReconciler) accountsOfSecret(ctx context.Context, o client.Objec
 const countsSettle = 2 * time.Second
 
 // recountAccount enqueues, after delay, the Account of an AgentGroup (and
-// its former Account when accountRef changed).
-func recountAccount(delay time.Duration) handler.EventHandler {
+// its former Account when accountRef changed), when it is of the kind the
+// controller serves (cluster: a ClusterAccount).
+func recountAccount(delay time.Duration, cluster bool) handler.EventHandler {
 	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], g client.Object) {
-		q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: g.GetNamespace(), Name: g.(*deepcallv1.AgentGroup).AccountName()}}, delay)
+		if key := g.(*deepcallv1.AgentGroup).AccountKey(); (key.Namespace == "") == cluster {
+			q.AddAfter(reconcile.Request{NamespacedName: key}, delay)
+		}
 	}
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -475,7 +582,7 @@ func groupBindingChanged() predicate.Predicate {
 			o, n := e.ObjectOld.(*deepcallv1.AgentGroup), e.ObjectNew.(*deepcallv1.AgentGroup)
 			return claimedGroupID(o) != claimedGroupID(n) ||
 				controllerutil.ContainsFinalizer(o, agentGroupFinalizer) != controllerutil.ContainsFinalizer(n, agentGroupFinalizer) ||
-				o.AccountName() != n.AccountName()
+				o.AccountKey() != n.AccountKey()
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}

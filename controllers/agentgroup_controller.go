@@ -60,6 +60,10 @@ type AgentGroupReconciler struct {
 	// interval, the rest summed up on the Account (0: 10, and a minute).
 	RoutineEventBurst int
 	RoutineEventEvery time.Duration
+	// ClusterAccounts serves AgentGroups that name a ClusterAccount. Off
+	// for a manager confined to namespaces (--watch-namespaces): those
+	// get AccountNotAllowed.
+	ClusterAccounts bool
 
 	routine *routineEvents
 
@@ -203,7 +207,7 @@ func (s *pass) holdRemoteGroup(ctx context.Context) *outcome {
 
 // forget drops what this process remembers of an AgentGroup that is gone.
 func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
-	account := types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}
+	account := g.AccountKey()
 	if e, ok := r.Accounts.Get(account); ok {
 		e.Remote.Forget(g.UID)
 	}
@@ -223,7 +227,7 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 // registry wakes those that wait for a listing or for their Account.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.routine = newRoutineEvents(r.Recorder, r.RoutineEventBurst, r.RoutineEventEvery)
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, peopleChangedAnnotations))).
 		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).
 		Watches(&deepcallv1.AgentGroup{}, r.memoryHandler()).
@@ -232,8 +236,11 @@ func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Named("agentgroup").
-		Complete(r)
+		Named("agentgroup")
+	if r.ClusterAccounts {
+		b = r.watchClusterAccountGrants(b)
+	}
+	return b.Complete(r)
 }
 
 // addLowPriority enqueues an AgentGroup after a delay behind every event a

@@ -25,7 +25,7 @@ type pass struct {
 	r       *AgentGroupReconciler
 	g       *deepcallv1.AgentGroup
 	base    *deepcallv1.AgentGroup // the object as last written, for patches
-	account *deepcallv1.Account
+	account client.Object          // the Account or ClusterAccount
 	entry   *accounts.Entry
 
 	// bindingChanged is set when the pass changed status.groupId (or the
@@ -82,9 +82,7 @@ func (s *pass) reconcileNormal(ctx context.Context) outcome {
 	return s.apply(ctx, obs, p)
 }
 
-func (s *pass) accountKey() types.NamespacedName {
-	return types.NamespacedName{Namespace: s.g.Namespace, Name: s.g.AccountName()}
-}
+func (s *pass) accountKey() types.NamespacedName { return s.g.AccountKey() }
 
 // useAccount finds the Account's client; for a normal pass the Account must
 // be Ready, for a deletion any built client will do. Until the Account's
@@ -94,14 +92,9 @@ func (s *pass) accountKey() types.NamespacedName {
 func (s *pass) useAccount(ctx context.Context, mustBeReady bool) *outcome {
 	key := s.accountKey()
 	group := client.ObjectKeyFromObject(s.g)
-	account := &deepcallv1.Account{}
-	if err := s.r.Get(ctx, key, account); err != nil {
-		if apierrors.IsNotFound(err) {
-			s.r.Accounts.Await(key, s.g.UID, group)
-			return &outcome{reason: deepcallv1.ReasonAccountNotFound, message: fmt.Sprintf("Account %q not found in namespace %s", key.Name, key.Namespace),
-				result: lowPriority(accountSafetyNet)}
-		}
-		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+	account, out := s.loadAccount(ctx, key)
+	if out != nil {
+		return out
 	}
 	s.account = account
 	entry, why := s.r.Accounts.Lookup(key)
@@ -118,7 +111,53 @@ func (s *pass) useAccount(ctx context.Context, mustBeReady bool) *outcome {
 	if !checked {
 		return &outcome{keepStatus: true, result: lowPriority(accountSafetyNet)}
 	}
-	return &outcome{reason: deepcallv1.ReasonAccountNotReady, message: fmt.Sprintf("Account %s is not ready: %s", key.Name, why), result: lowPriority(accountSafetyNet)}
+	return &outcome{reason: deepcallv1.ReasonAccountNotReady, message: fmt.Sprintf("%s %s is not ready: %s", kindOf(key), key.Name, why), result: lowPriority(accountSafetyNet)}
+}
+
+// loadAccount reads the Account of the AgentGroup, or its ClusterAccount
+// if that allows the AgentGroup's namespace. A ClusterAccount that does
+// not is never used, not even to delete: a namespace cannot borrow
+// credentials it was not lent.
+func (s *pass) loadAccount(ctx context.Context, key types.NamespacedName) (client.Object, *outcome) {
+	notFound := func(what string) *outcome {
+		s.r.Accounts.Await(key, s.g.UID, client.ObjectKeyFromObject(s.g))
+		return &outcome{reason: deepcallv1.ReasonAccountNotFound, message: what + " not found", result: lowPriority(accountSafetyNet)}
+	}
+	failed := func(err error) *outcome {
+		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
+	}
+	if key.Namespace != "" {
+		account := &deepcallv1.Account{}
+		if err := s.r.Get(ctx, key, account); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, notFound(fmt.Sprintf("Account %q in namespace %s", key.Name, key.Namespace))
+			}
+			return nil, failed(err)
+		}
+		return account, nil
+	}
+	if !s.r.ClusterAccounts {
+		return nil, &outcome{final: true, reason: deepcallv1.ReasonAccountNotAllowed, result: lowPriority(accountSafetyNet),
+			message: fmt.Sprintf("this operator is confined to some namespaces (--watch-namespaces) and serves no ClusterAccount: use an Account in namespace %s", s.g.Namespace)}
+	}
+	account := &deepcallv1.ClusterAccount{}
+	if err := s.r.Get(ctx, key, account); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound(fmt.Sprintf("ClusterAccount %q", key.Name))
+		}
+		return nil, failed(err)
+	}
+	allowed, err := s.r.namespaceAllowed(ctx, account, s.g.Namespace)
+	if err != nil {
+		return nil, failed(err)
+	}
+	if !allowed {
+		// No Await: a change of the ClusterAccount's selector or of the
+		// namespace's labels wakes the AgentGroup (SetupWithManager).
+		return nil, &outcome{final: true, reason: deepcallv1.ReasonAccountNotAllowed, result: lowPriority(accountSafetyNet),
+			message: fmt.Sprintf("ClusterAccount %q does not allow namespace %s: its spec.allowedNamespaces does not select the namespace's labels (ask the platform team that owns it)", key.Name, s.g.Namespace)}
+	}
+	return account, nil
 }
 
 // accountSafetyNet re-checks an AgentGroup waiting for its Account, in

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
@@ -153,7 +152,7 @@ func (s *pass) sameRemote(c *deepcallv1.AgentGroup) bool {
 	if c.Status.RemoteAccount != "" && rem.ID.Known() {
 		return c.Status.RemoteAccount == rem.ID.String()
 	}
-	e, ok := s.r.Accounts.Get(types.NamespacedName{Namespace: c.Namespace, Name: c.AccountName()})
+	e, ok := s.r.Accounts.Get(c.AccountKey())
 	return ok && e.Remote == rem
 }
 

@@ -93,7 +93,7 @@ var failureReasons = map[string]bool{
 	deepcallv1.ReasonNameConflict: true, deepcallv1.ReasonDuplicateGroupName: true, deepcallv1.ReasonRemoteGroupNotFound: true,
 	deepcallv1.ReasonPermissionDenied: true, deepcallv1.ReasonInvalidRequest: true, deepcallv1.ReasonRemoteError: true,
 	deepcallv1.ReasonGroupIDInUse: true, deepcallv1.ReasonGroupIDMismatch: true, deepcallv1.ReasonAccountChanged: true,
-	deepcallv1.ReasonNothingToObserve: true,
+	deepcallv1.ReasonNothingToObserve: true, deepcallv1.ReasonAccountNotAllowed: true,
 }
 
 // applyOutcome sets the status fields and conditions an outcome implies.

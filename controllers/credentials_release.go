@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +27,8 @@ import (
 // still counts as a user: it needs the credentials to delete its groups.
 type credentialsRelease struct {
 	client.Client
+	// ClusterAccounts: ClusterAccounts name Secrets too.
+	ClusterAccounts bool
 }
 
 func (r *credentialsRelease) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -39,12 +40,14 @@ func (r *credentialsRelease) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	var users deepcallv1.AccountList
-	if err := r.List(ctx, &users, client.InNamespace(req.Namespace), client.MatchingFields{indexAccountBySecret: req.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("list Accounts: %w", err)
-	}
-	if len(users.Items) > 0 {
-		return ctrl.Result{}, nil
+	for _, cluster := range []bool{false, true} {
+		if cluster && !r.ClusterAccounts {
+			break
+		}
+		users, err := accountsOfSecret(ctx, r.Client, req.NamespacedName, cluster)
+		if err != nil || len(users) > 0 {
+			return ctrl.Result{}, err
+		}
 	}
 	// Locked to the version read: the patch carries the whole finalizer
 	// list, so it must not land on a list another owner changed meanwhile.
@@ -64,25 +67,30 @@ func (r *credentialsRelease) Reconcile(ctx context.Context, req ctrl.Request) (c
 // Accounts that stop naming them.
 func (r *credentialsRelease) SetupWithManager(mgr ctrl.Manager) error {
 	holds := predicate.NewPredicateFuncs(func(o client.Object) bool { return controllerutil.ContainsFinalizer(o, secretFinalizer) })
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(holds)).
-		Watches(&deepcallv1.Account{}, secretsNamedBy()).
-		Named("credentials-release").
-		Complete(r)
+		Watches(&deepcallv1.Account{}, secretsNamedBy(func(o client.Object) types.NamespacedName {
+			return secretKey(o.(*deepcallv1.Account))
+		}))
+	if r.ClusterAccounts {
+		b = b.Watches(&deepcallv1.ClusterAccount{}, secretsNamedBy(func(o client.Object) types.NamespacedName {
+			ref := o.(*deepcallv1.ClusterAccount).Spec.CredentialsSecretRef
+			return types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+		}))
+	}
+	return b.Named("credentials-release").Complete(r)
 }
 
-// secretsNamedBy enqueues the Secret an Account names when the Account
-// goes or changes its reference (then the one it named before, too).
-func secretsNamedBy() handler.EventHandler {
+// secretsNamedBy enqueues the Secret an Account (or ClusterAccount) names,
+// as secret finds it, when the account goes or names another Secret.
+func secretsNamedBy(secret func(client.Object) types.NamespacedName) handler.EventHandler {
 	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], o client.Object) {
-		a := o.(*deepcallv1.Account)
-		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Spec.CredentialsSecretRef.Name}})
+		q.Add(reconcile.Request{NamespacedName: secret(o)})
 	}
 	return handler.Funcs{
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			o, n := e.ObjectOld.(*deepcallv1.Account), e.ObjectNew.(*deepcallv1.Account)
-			if o.Spec.CredentialsSecretRef != n.Spec.CredentialsSecretRef {
-				add(q, o)
+			if secret(e.ObjectOld) != secret(e.ObjectNew) {
+				add(q, e.ObjectOld)
 			}
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {

@@ -99,9 +99,12 @@ func TestCredentialsFinalizerReleasedWhenTheLastAccountGoes(t *testing.T) {
 }
 
 // secretHolds reports nil when the Secret carries the finalizer.
-func (s *story) secretHolds(name, finalizer string) error {
+func (s *story) secretHolds(name, finalizer string) error { return s.secretHoldsIn(s.ns, name, finalizer) }
+
+// secretHoldsIn is secretHolds for a Secret of namespace ns.
+func (s *story) secretHoldsIn(ns, name, finalizer string) error {
 	sec := &corev1.Secret{}
-	if err := k8s.Get(ctxBG, key(s.ns, name), sec); err != nil {
+	if err := k8s.Get(ctxBG, key(ns, name), sec); err != nil {
 		return err
 	}
 	if !slices.Contains(sec.Finalizers, finalizer) {

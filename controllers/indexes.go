@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -20,6 +21,8 @@ const (
 	indexGroupByGroupID       = "agentgroup.groupId"
 	indexGroupByRemoteAccount = "agentgroup.remoteAccount"
 	indexAccountBySecret      = "account.secret"
+	// indexClusterAccountBySecret holds the Secret's namespace/name.
+	indexClusterAccountBySecret = "clusteraccount.secret"
 )
 
 // nameKey is a group name as the API compares names: case-insensitively.
@@ -34,14 +37,15 @@ func claimedGroupID(g *deepcallv1.AgentGroup) string {
 	return g.Spec.GroupID
 }
 
-// SetupIndexes registers the field indexes the reconcilers use.
-func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
+// SetupIndexes registers the field indexes the reconcilers use
+// (clusterAccounts: those of ClusterAccounts too).
+func SetupIndexes(ctx context.Context, mgr manager.Manager, clusterAccounts bool) error {
 	idx := mgr.GetFieldIndexer()
 	for _, f := range []struct {
 		field string
 		value func(*deepcallv1.AgentGroup) string
 	}{
-		{indexGroupByAccount, (*deepcallv1.AgentGroup).AccountName},
+		{indexGroupByAccount, func(g *deepcallv1.AgentGroup) string { return g.AccountKey().String() }},
 		{indexGroupByName, func(g *deepcallv1.AgentGroup) string { return nameKey(g.DesiredName()) }},
 		{indexGroupByGroupID, claimedGroupID},
 		{indexGroupByRemoteAccount, func(g *deepcallv1.AgentGroup) string { return g.Status.RemoteAccount }},
@@ -55,7 +59,16 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 			return err
 		}
 	}
-	return idx.IndexField(ctx, &deepcallv1.Account{}, indexAccountBySecret, func(o client.Object) []string {
+	if err := idx.IndexField(ctx, &deepcallv1.Account{}, indexAccountBySecret, func(o client.Object) []string {
 		return []string{o.(*deepcallv1.Account).Spec.CredentialsSecretRef.Name}
+	}); err != nil {
+		return err
+	}
+	if !clusterAccounts {
+		return nil
+	}
+	return idx.IndexField(ctx, &deepcallv1.ClusterAccount{}, indexClusterAccountBySecret, func(o client.Object) []string {
+		ref := o.(*deepcallv1.ClusterAccount).Spec.CredentialsSecretRef
+		return []string{types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}.String()}
 	})
 }

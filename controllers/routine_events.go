@@ -10,8 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-
-	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // routineEvents bounds the Normal events about AgentGroups (Created,
@@ -33,8 +32,8 @@ type routineEvents struct {
 
 type accountEvents struct {
 	limiter *rate.Limiter
-	// account is the Account the summary is about.
-	account *deepcallv1.Account
+	// account is the Account (or ClusterAccount) the summary is about.
+	account client.Object
 	// held counts, per reason, the events not written one by one.
 	held    map[string]int
 	pending bool
@@ -52,8 +51,8 @@ func newRoutineEvents(recorder events.EventRecorder, burst int, every time.Durat
 
 // allow reports whether a routine event about an AgentGroup of account
 // may be written now; if not, it is counted for the Account's summary.
-func (r *routineEvents) allow(account *deepcallv1.Account, reason string) bool {
-	key := types.NamespacedName{Namespace: account.Namespace, Name: account.Name}
+func (r *routineEvents) allow(account client.Object, reason string) bool {
+	key := client.ObjectKeyFromObject(account)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.accounts[key]

@@ -161,7 +161,7 @@ func (s *story) start() {
 	})
 	s.must(err)
 	ctx, cancel := context.WithCancel(context.Background())
-	s.must(SetupIndexes(ctx, mgr))
+	s.must(SetupIndexes(ctx, mgr, true))
 	registry := accounts.NewRegistry(func(o groupapi.Options) (groupapi.Interface, error) {
 		c, err := groupapi.New(o)
 		if err != nil || s.wrap == nil {
@@ -172,13 +172,13 @@ func (s *story) start() {
 	s.registry, s.client = registry, mgr.GetClient()
 	s.must((&AccountReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("account-controller"),
-		Accounts: registry, RequestTimeout: 5 * time.Second, MaxRetryAfter: s.maxRetryAfter,
+		Accounts: registry, RequestTimeout: 5 * time.Second, MaxRetryAfter: s.maxRetryAfter, ClusterAccounts: true,
 	}).SetupWithManager(mgr))
 	s.must((&AgentGroupReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("agentgroup-controller"),
 		Accounts:     registry,
 		CreateSettle: s.createSettle, MaxConcurrentReconciles: 4, StallRetry: s.stallRetry,
-		RoutineEventBurst: s.routineBurst, RoutineEventEvery: s.routineEvery,
+		RoutineEventBurst: s.routineBurst, RoutineEventEvery: s.routineEvery, ClusterAccounts: true,
 	}).SetupWithManager(mgr))
 	done := make(chan struct{})
 	go func() {
@@ -319,9 +319,15 @@ func (s *story) accountKstatus(name string) status.Status {
 
 func (s *story) kstatusOf(kind, name string) status.Status {
 	s.t.Helper()
+	return s.kstatusIn(s.ns, kind, name)
+}
+
+// kstatusIn is kstatusOf for an object of namespace ns.
+func (s *story) kstatusIn(ns, kind, name string) status.Status {
+	s.t.Helper()
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind(kind))
-	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, u))
+	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u))
 	res, err := status.Compute(u)
 	s.must(err)
 	return res.Status

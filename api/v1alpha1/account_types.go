@@ -4,7 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// SecretReference names a Secret in the Account's own namespace.
+// SecretReference names a credentials Secret: in the Account's own
+// namespace, or for a ClusterAccount in the namespace it names.
 type SecretReference struct {
 	// name of the Secret. It holds either the key `ssid`, or the keys
 	// `userId` and `token`.
@@ -12,6 +13,13 @@ type SecretReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
+
+	// namespace of the Secret: required for a ClusterAccount, not allowed
+	// for an Account (whose Secret is always in its own namespace).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // AccountSpec is one DeepCall account on one brand host.
@@ -27,8 +35,9 @@ type AccountSpec struct {
 	// +required
 	BaseURL string `json:"baseURL"`
 
-	// credentialsSecretRef names the Secret, in this namespace, that holds
-	// the account's credentials.
+	// credentialsSecretRef names the Secret that holds the account's
+	// credentials: in this namespace for an Account, in the namespace it
+	// names for a ClusterAccount.
 	// +required
 	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
 
@@ -131,6 +140,7 @@ type Account struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
+	// +kubebuilder:validation:XValidation:rule="!has(self.credentialsSecretRef.namespace)",message="an Account's credentialsSecretRef cannot name a namespace: its Secret is in the Account's own namespace (use a ClusterAccount for a Secret elsewhere)"
 	Spec AccountSpec `json:"spec"`
 	// +optional
 	Status AccountStatus `json:"status,omitempty"`
@@ -143,4 +153,52 @@ type AccountList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Account `json:"items"`
+}
+
+// ClusterAccountSpec is an AccountSpec whose Secret may live in any
+// namespace, and the namespaces whose AgentGroups may use it.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecretRef.namespace)",message="a ClusterAccount's credentialsSecretRef must name the Secret's namespace"
+type ClusterAccountSpec struct {
+	AccountSpec `json:",inline"`
+
+	// allowedNamespaces selects, by label, the namespaces whose AgentGroups
+	// may use this ClusterAccount. Absent: none; empty ({}): all. An
+	// AgentGroup of another namespace gets AccountNotAllowed, and no call
+	// is made for it with these credentials.
+	// +optional
+	AllowedNamespaces *metav1.LabelSelector `json:"allowedNamespaces,omitempty"`
+}
+
+// ClusterAccount is the cluster-scoped twin of Account, for a platform
+// team that lends one DeepCall account to the namespaces it selects (the
+// cert-manager Issuer/ClusterIssuer pattern).
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=dccacct
+// +kubebuilder:printcolumn:name="Remote Account",type=string,JSONPath=`.status.remoteAccount`
+// +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.managedGroups`
+// +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.unmanagedGroups`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Oldest Check",type=date,JSONPath=`.status.oldestGroupCheck`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterAccount struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec ClusterAccountSpec `json:"spec"`
+	// +optional
+	Status AccountStatus `json:"status,omitempty"`
+}
+
+// ClusterAccountList is a list of ClusterAccounts.
+//
+// +kubebuilder:object:root=true
+type ClusterAccountList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterAccount `json:"items"`
 }

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // ManagementPolicy says whether the operator may write to the remote group.
@@ -37,15 +38,28 @@ const (
 	AdoptionByName AdoptionPolicy = "ByName"
 )
 
-// AccountReference names an Account in the AgentGroup's own namespace.
+// AccountReference names an Account in the AgentGroup's own namespace, or
+// a ClusterAccount that allows the namespace.
 type AccountReference struct {
-	// name of the Account.
+	// kind of the account: Account (in this namespace) or ClusterAccount.
+	// +kubebuilder:validation:Enum=Account;ClusterAccount
+	// +kubebuilder:default=Account
+	// +optional
+	Kind string `json:"kind,omitempty"`
+
+	// name of the Account or ClusterAccount.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:default=default
 	// +optional
 	Name string `json:"name,omitempty"`
 }
+
+// Kinds an AccountReference may name.
+const (
+	KindAccount        = "Account"
+	KindClusterAccount = "ClusterAccount"
+)
 
 // AgentID is an agent's agent_unique_id.
 // +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
@@ -57,8 +71,9 @@ type AgentID string
 // +kubebuilder:validation:XValidation:rule="!has(self.receiveCall) || (has(self.members) && sets.contains(self.members, self.receiveCall))",message="receiveCall entries must also be listed in members"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.groupId) || size(oldSelf.groupId) == 0 || (has(self.groupId) && self.groupId == oldSelf.groupId)",message="groupId cannot be changed or removed once set; to bind another remote group, delete this AgentGroup with deletionPolicy: Orphan and create a new one"
 type AgentGroupSpec struct {
-	// accountRef names the Account, in this namespace, whose remote account
-	// holds the group.
+	// accountRef names the Account, in this namespace, or the
+	// ClusterAccount (kind: ClusterAccount) whose remote account holds the
+	// group.
 	// +kubebuilder:default={name: "default"}
 	// +optional
 	AccountRef AccountReference `json:"accountRef,omitempty"`
@@ -253,12 +268,26 @@ func (g *AgentGroup) DesiredName() string {
 	return g.Name
 }
 
-// AccountName is the Account the group belongs to.
+// AccountName is the name of the Account (or ClusterAccount) the group
+// belongs to.
 func (g *AgentGroup) AccountName() string {
 	if g.Spec.AccountRef.Name != "" {
 		return g.Spec.AccountRef.Name
 	}
 	return "default"
+}
+
+// UsesClusterAccount reports whether accountRef names a ClusterAccount.
+func (g *AgentGroup) UsesClusterAccount() bool { return g.Spec.AccountRef.Kind == KindClusterAccount }
+
+// AccountKey is the key of the account the group belongs to: the
+// Account's namespace and name, or a ClusterAccount's name with no
+// namespace.
+func (g *AgentGroup) AccountKey() types.NamespacedName {
+	if g.UsesClusterAccount() {
+		return types.NamespacedName{Name: g.AccountName()}
+	}
+	return types.NamespacedName{Namespace: g.Namespace, Name: g.AccountName()}
 }
 
 // IsEnabled reports whether the spec wants the group active.

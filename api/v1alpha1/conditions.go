@@ -28,8 +28,11 @@ const (
 	ReasonIntervalStretched  = "IntervalStretched"
 
 	// AgentGroup.
-	ReasonAccountNotFound     = "AccountNotFound"
-	ReasonAccountNotReady     = "AccountNotReady"
+	ReasonAccountNotFound = "AccountNotFound"
+	ReasonAccountNotReady = "AccountNotReady"
+	// ReasonAccountNotAllowed: the ClusterAccount named does not allow the
+	// AgentGroup's namespace (or this manager serves no ClusterAccount).
+	ReasonAccountNotAllowed   = "AccountNotAllowed"
 	ReasonCreating            = "Creating"
 	ReasonCreatePending       = "CreatePending"
 	ReasonAmbiguousCreate     = "AmbiguousCreate"

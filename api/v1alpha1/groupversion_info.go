@@ -24,7 +24,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Account{}, &AccountList{}, &AgentGroup{}, &AgentGroupList{})
+	s.AddKnownTypes(GroupVersion, &Account{}, &AccountList{}, &ClusterAccount{}, &ClusterAccountList{}, &AgentGroup{}, &AgentGroupList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

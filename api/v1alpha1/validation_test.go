@@ -94,7 +94,7 @@ spec: {}
 		t.Fatalf("create minimal AgentGroup: %v", err)
 	}
 	want := map[string]any{
-		"accountRef":       map[string]any{"name": "default"},
+		"accountRef":       map[string]any{"kind": "Account", "name": "default"},
 		"enabled":          true,
 		"managementPolicy": "Manage",
 		"deletionPolicy":   "Delete",
