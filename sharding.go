@@ -40,15 +40,16 @@ func leaderElectionID(base string, sel labels.Selector) string {
 }
 
 // cacheOptions scopes the cache of the operator's own kinds to sel (nil:
-// everything). Only those kinds are sharded (ClusterAccount joins them
-// when it exists): Secrets and Events are not, so nobody has to label a
-// Secret, and the reconcilers find the Secret of any Account they see.
+// everything). Only those kinds are sharded: Secrets and Events are not,
+// so nobody has to label a Secret, and the reconcilers find the Secret of
+// any Account they see.
 func cacheOptions(sel labels.Selector) cache.Options {
 	opts := cache.Options{DefaultTransform: stripForCache}
 	if sel != nil {
 		opts.ByObject = map[client.Object]cache.ByObject{
-			&deepcallv1.Account{}:    {Label: sel},
-			&deepcallv1.AgentGroup{}: {Label: sel},
+			&deepcallv1.Account{}:        {Label: sel},
+			&deepcallv1.ClusterAccount{}: {Label: sel},
+			&deepcallv1.AgentGroup{}:     {Label: sel},
 		}
 	}
 	return opts

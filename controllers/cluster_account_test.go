@@ -96,6 +96,20 @@ func TestClusterAccountLendsCredentialsOnlyToAllowedNamespaces(t *testing.T) {
 	})
 	s.waitReasonIn(denied, "borrowed", metav1.ConditionFalse, deepcallv1.ReasonAccountNotAllowed)
 	s.waitReasonIn(s.ns, "allowed", metav1.ConditionTrue, "")
+
+	// The platform team retires the ClusterAccount: once its groups are
+	// gone, it goes, and so does its hold on the lent Secret.
+	for ns, name := range map[string]string{s.ns: "allowed", denied: "borrowed"} {
+		s.updateIn(ns, name, func(g *deepcallv1.AgentGroup) { g.Spec.DeletionPolicy = deepcallv1.DeletionOrphan })
+		s.must(k8s.Delete(ctxBG, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}))
+	}
+	s.must(k8s.Delete(ctxBG, &deepcallv1.ClusterAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+	s.eventually(20*time.Second, func() error {
+		if err := s.secretHoldsIn(platform, "lent-credentials", secretFinalizer); err == nil {
+			return fmt.Errorf("the ClusterAccount is gone, yet its Secret holds %s", secretFinalizer)
+		}
+		return nil
+	})
 }
 
 // An Account cannot name a Secret of another namespace, and a
@@ -154,11 +168,4 @@ func (s *story) clusterAccountReady(name string, managed int32) error {
 		return fmt.Errorf("ClusterAccount %s: Ready %+v, managedGroups %d (want %d), remoteAccount %q", name, c, ca.Status.ManagedGroups, managed, ca.Status.RemoteAccount)
 	}
 	return nil
-}
-
-func (s *story) getIn(ns, name string) *deepcallv1.AgentGroup {
-	s.t.Helper()
-	g := &deepcallv1.AgentGroup{}
-	s.must(k8s.Get(ctxBG, key(ns, name), g))
-	return g
 }

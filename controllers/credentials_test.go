@@ -99,7 +99,9 @@ func TestCredentialsFinalizerReleasedWhenTheLastAccountGoes(t *testing.T) {
 }
 
 // secretHolds reports nil when the Secret carries the finalizer.
-func (s *story) secretHolds(name, finalizer string) error { return s.secretHoldsIn(s.ns, name, finalizer) }
+func (s *story) secretHolds(name, finalizer string) error {
+	return s.secretHoldsIn(s.ns, name, finalizer)
+}
 
 // secretHoldsIn is secretHolds for a Secret of namespace ns.
 func (s *story) secretHoldsIn(ns, name, finalizer string) error {

@@ -239,9 +239,15 @@ func (s *story) groupIn(ns, name string, mutate func(*deepcallv1.AgentGroup)) *d
 // update changes an AgentGroup's spec, retrying on conflicts.
 func (s *story) update(name string, mutate func(*deepcallv1.AgentGroup)) {
 	s.t.Helper()
+	s.updateIn(s.ns, name, mutate)
+}
+
+// updateIn is update for an AgentGroup of namespace ns.
+func (s *story) updateIn(ns, name string, mutate func(*deepcallv1.AgentGroup)) {
+	s.t.Helper()
 	s.eventually(10*time.Second, func() error {
 		g := &deepcallv1.AgentGroup{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, g); err != nil {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, g); err != nil {
 			return err
 		}
 		mutate(g)
@@ -252,8 +258,14 @@ func (s *story) update(name string, mutate func(*deepcallv1.AgentGroup)) {
 // get reads an AgentGroup.
 func (s *story) get(name string) *deepcallv1.AgentGroup {
 	s.t.Helper()
+	return s.getIn(s.ns, name)
+}
+
+// getIn reads an AgentGroup of namespace ns.
+func (s *story) getIn(ns, name string) *deepcallv1.AgentGroup {
+	s.t.Helper()
 	g := &deepcallv1.AgentGroup{}
-	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, g))
+	s.must(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, g))
 	return g
 }
 
