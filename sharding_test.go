@@ -73,8 +73,8 @@ func TestCacheOptionsShardOnlyOwnKinds(t *testing.T) {
 		}
 	}
 	slices.Sort(kinds)
-	if want := []string{"*v1alpha1.Account", "*v1alpha1.AgentGroup"}; !slices.Equal(kinds, want) {
-		t.Errorf("sharded kinds %v, want %v (Secrets and Events are never filtered)", kinds, want)
+	if want := []string{"*v1alpha1.Account", "*v1alpha1.AgentGroup", "*v1alpha1.ClusterAccount"}; !slices.Equal(kinds, want) {
+		t.Errorf("sharded kinds %v, want %v (Secrets, Namespaces and Events are never filtered)", kinds, want)
 	}
 }
 
