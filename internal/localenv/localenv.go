@@ -1,6 +1,7 @@
 // Package localenv runs a local Kubernetes control plane (etcd and
-// kube-apiserver through envtest, plus kube-controller-manager's namespace
-// and garbage-collector controllers, which envtest lacks) and background
+// kube-apiserver through envtest, plus kube-controller-manager's namespace,
+// garbage-collector and ClusterRole-aggregation controllers, which envtest
+// lacks) and background
 // processes with their logs, for the demo, the e2e tests and the benchmarks.
 package localenv
 
@@ -63,7 +64,7 @@ func Start(root, dir string) (*Env, error) {
 		return nil, err
 	}
 	if _, err := e.Run("kube-controller-manager", e.Bin("k8s/kube-controller-manager"),
-		"--kubeconfig="+e.Kubeconfig, "--controllers=namespace,garbagecollector", "--leader-elect=false",
+		"--kubeconfig="+e.Kubeconfig, "--controllers=namespace,garbagecollector,clusterrole-aggregation", "--leader-elect=false",
 		"--secure-port=0", "--cert-dir="+dir); err != nil {
 		e.Stop()
 		return nil, err
