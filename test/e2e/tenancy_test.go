@@ -30,7 +30,6 @@ func TestTenantRolesReachAgentGroupsOnly(t *testing.T) {
 		{"team", "create", "accounts.deepcall.agentgroups.dev", false},
 		{"team", "update", "accounts.deepcall.agentgroups.dev", false},
 		{"team", "create", "clusteraccounts.deepcall.agentgroups.dev", false},
-		{"team", "update", "agentgroups.deepcall.agentgroups.dev/status", false},
 		{"reader", "list", "agentgroups.deepcall.agentgroups.dev", true},
 		{"reader", "get", "agentgroups.deepcall.agentgroups.dev", true},
 		{"reader", "create", "agentgroups.deepcall.agentgroups.dev", false},
