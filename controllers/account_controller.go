@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -49,6 +50,9 @@ type AccountReconciler struct {
 	// MaxRetryAfter caps the pause one 429's Retry-After imposes on a
 	// remote account (--max-retry-after).
 	MaxRetryAfter time.Duration
+	// AllowInsecureLoopback lets a baseURL use plain http:// to a loopback
+	// host (--allow-insecure-loopback: the simulator, demos, tests).
+	AllowInsecureLoopback bool
 }
 
 const (
@@ -157,6 +161,8 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		Burst:             int(acct.Spec.Burst),
 		Timeout:           r.RequestTimeout,
 		MaxRetryAfter:     r.MaxRetryAfter,
+
+		AllowInsecureLoopback: r.AllowInsecureLoopback,
 	}
 	// userId credentials name their user; an ssid's user is learnt from
 	// the records a listing returns.
@@ -166,6 +172,9 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 	}
 	entry, rebuilt, err := r.Accounts.Ensure(key, opts, user)
 	if err != nil {
+		if reason, msg, ok := baseURLRefused(err); ok {
+			return refuse(reason, msg)
+		}
 		return refuse(deepcallv1.ReasonInvalidCredentials, err.Error())
 	}
 	interval := syncInterval(acct)
@@ -237,6 +246,20 @@ func (r *AccountReconciler) listFailed(acct *deepcallv1.Account, entry *accounts
 	}
 	entry.SetReady(false, msg)
 	return ctrl.Result{RequeueAfter: accountStallRetry}, nil
+}
+
+// baseURLRefused reports a baseURL the client will not call, with the
+// reason and message to show.
+func baseURLRefused(err error) (reason, msg string, ok bool) {
+	var be *groupapi.BaseURLError
+	if !errors.As(err, &be) {
+		return "", "", false
+	}
+	msg = err.Error()
+	if be.InsecureLoopback {
+		msg = fmt.Sprintf("baseURL %q uses plain http, which the manager calls only when started with --allow-insecure-loopback (for a local simulator, demos and tests): use https://", be.URL)
+	}
+	return deepcallv1.ReasonInvalidBaseURL, msg, true
 }
 
 // setReady sets the Account's Ready condition (with Stalled or

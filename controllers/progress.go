@@ -59,6 +59,7 @@ var accountProgress = map[string]progress{
 	deepcallv1.ReasonSecretNotFound:     stalled,
 	deepcallv1.ReasonInvalidCredentials: stalled,
 	deepcallv1.ReasonUnauthorized:       stalled,
+	deepcallv1.ReasonInvalidBaseURL:     stalled,
 }
 
 // setReady sets Ready, and Reconciling and Stalled as its reason implies;

@@ -27,6 +27,10 @@ const (
 	ReasonWithinBudget       = "WithinBudget"
 	ReasonIntervalStretched  = "IntervalStretched"
 
+	// ReasonInvalidBaseURL: the operator will not call baseURL (plain
+	// http:// without --allow-insecure-loopback).
+	ReasonInvalidBaseURL = "InvalidBaseURL"
+
 	// AgentGroup.
 	ReasonAccountNotFound     = "AccountNotFound"
 	ReasonAccountNotReady     = "AccountNotReady"

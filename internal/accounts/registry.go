@@ -227,12 +227,22 @@ func (r *Registry) WakeSpread(e *Entry, keys []types.NamespacedName) {
 const defaultSpreadRPS = 5
 
 // Refuse drops the Account's client and records why it has none (its
-// Secret is missing or unusable), for its AgentGroups to report.
+// Secret is missing or unusable, its baseURL refused), for its AgentGroups
+// to report. When this is the Account's first verdict, the AgentGroups
+// that waited for it without a word are woken to say so.
 func (r *Registry) Refuse(key types.NamespacedName, why string) {
+	r.mu.Lock()
+	_, refused := r.refused[key]
+	e := r.entries[key]
+	r.mu.Unlock()
+	first := !refused && (e == nil || !e.wasChecked())
 	r.Forget(key)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.refused[key] = why
+	r.mu.Unlock()
+	if first {
+		r.WakeWaiters(key)
+	}
 }
 
 // Lookup returns the Account's entry; without one, why the Account has no
@@ -419,6 +429,12 @@ func (e *Entry) SetReady(ready bool, why string) (becameReady bool) {
 	becameReady = ready && !e.ready
 	e.checked, e.ready, e.notReady = true, ready, why
 	return becameReady
+}
+
+func (e *Entry) wasChecked() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.checked
 }
 
 // ListFailed records a failed listing and returns since when listing has

@@ -108,11 +108,24 @@ func TestWakeWaitersSpreadsOnlyThoseWhoWaited(t *testing.T) {
 	if e, why := r.Lookup(acct); e != nil || why != "" {
 		t.Fatalf("unchecked Account: Lookup %v %q, want nothing and no reason", e, why)
 	}
+	group := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "team-a", Name: n} }
+	// A first verdict that is a refusal wakes those who waited for one;
+	// the next refusal wakes nobody.
+	r.Await(acct, "uid-0", group("early"))
 	r.Refuse(acct, "Secret \"creds\" not found")
 	if _, why := r.Lookup(acct); why == "" {
 		t.Error("a refused Account must say why it has no client")
 	}
-	group := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "team-a", Name: n} }
+	if len(woken) != 1 || woken[0].key != group("early") {
+		t.Fatalf("woken %v, want the one that waited for a first verdict", woken)
+	}
+	woken = nil
+	r.Await(acct, "uid-0", group("early"))
+	r.Refuse(acct, "Secret \"creds\" not found")
+	r.Unawait(acct, "uid-0")
+	if len(woken) != 0 {
+		t.Fatalf("a second refusal woke %v", woken)
+	}
 	r.Await(acct, "uid-1", group("one"))
 	r.Await(acct, "uid-2", group("two"))
 	r.Await(acct, "uid-2", group("two")) // asked twice: woken once

@@ -44,6 +44,9 @@ type Options struct {
 	// remote account (0: DefaultMaxRetryAfter).
 	MaxRetryAfter time.Duration
 	HTTPClient    *http.Client
+	// AllowInsecureLoopback permits an http:// BaseURL (loopback only);
+	// without it only https:// is called.
+	AllowInsecureLoopback bool
 }
 
 // Client calls the Group API of one account. Safe for concurrent use; all
@@ -60,17 +63,32 @@ type Client struct {
 
 var _ Interface = (*Client)(nil)
 
+// BaseURLError is a baseURL the client refuses to call.
+type BaseURLError struct {
+	URL string
+	// InsecureLoopback: plain http:// to a loopback host, refused only
+	// because Options.AllowInsecureLoopback is off.
+	InsecureLoopback bool
+	msg              string
+}
+
+func (e *BaseURLError) Error() string { return e.msg }
+
+func badBaseURL(raw, format string, a ...any) *BaseURLError {
+	return &BaseURLError{URL: raw, msg: fmt.Sprintf(format, a...)}
+}
+
 // ValidateBaseURL accepts https:// URLs, and http:// only on loopback.
 func ValidateBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("baseURL: %w", err)
+		return badBaseURL(raw, "baseURL: %v", err)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("baseURL %q has no host", raw)
+		return badBaseURL(raw, "baseURL %q has no host", raw)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("baseURL %q must not have a query or fragment", raw)
+		return badBaseURL(raw, "baseURL %q must not have a query or fragment", raw)
 	}
 	switch u.Scheme {
 	case "https":
@@ -80,15 +98,19 @@ func ValidateBaseURL(raw string) error {
 		case "127.0.0.1", "::1", "localhost":
 			return nil
 		}
-		return fmt.Errorf("baseURL %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", raw)
+		return badBaseURL(raw, "baseURL %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", raw)
 	}
-	return fmt.Errorf("baseURL %q must be an https URL", raw)
+	return badBaseURL(raw, "baseURL %q must be an https URL", raw)
 }
 
 // New builds a client.
 func New(opts Options) (*Client, error) {
 	if err := ValidateBaseURL(opts.BaseURL); err != nil {
 		return nil, err
+	}
+	if u, _ := url.Parse(opts.BaseURL); u.Scheme == "http" && !opts.AllowInsecureLoopback {
+		return nil, &BaseURLError{URL: opts.BaseURL, InsecureLoopback: true,
+			msg: fmt.Sprintf("baseURL %q uses plain http, allowed only to a loopback host with AllowInsecureLoopback", opts.BaseURL)}
 	}
 	if err := opts.Credentials.Validate(); err != nil {
 		return nil, err
