@@ -229,6 +229,8 @@ func (r *AccountReconciler) listFailed(acct *deepcallv1.Account, entry *accounts
 		return ctrl.Result{RequeueAfter: max(time.Until(until), 0) + time.Second}, nil
 	}
 	switch {
+	case groupapi.IsRedirect(err):
+		r.setReady(acct, deepcallv1.ReasonInvalidBaseURL, msg)
 	case groupapi.IsPermissionDenied(err):
 		r.setReady(acct, deepcallv1.ReasonUnauthorized, msg+" (the API refused the credentials or the permission: fix the Secret)")
 	case groupapi.IsTerminal(err):
@@ -241,11 +243,19 @@ func (r *AccountReconciler) listFailed(acct *deepcallv1.Account, entry *accounts
 			return ctrl.Result{RequeueAfter: listRetry}, nil
 		}
 		r.setReady(acct, deepcallv1.ReasonUnreachable, msg)
-		entry.SetReady(false, msg)
+		r.notReady(acct, entry, msg)
 		return ctrl.Result{}, err
 	}
-	entry.SetReady(false, msg)
+	r.notReady(acct, entry, msg)
 	return ctrl.Result{RequeueAfter: accountStallRetry}, nil
+}
+
+// notReady records why the Account's client does not work; AgentGroups
+// that waited for its first check are woken to report it.
+func (r *AccountReconciler) notReady(acct *deepcallv1.Account, entry *accounts.Entry, msg string) {
+	if entry.SetReady(false, msg) {
+		r.Accounts.WakeWaiters(client.ObjectKeyFromObject(acct))
+	}
 }
 
 // baseURLRefused reports a baseURL the client will not call, with the

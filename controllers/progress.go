@@ -49,6 +49,7 @@ var agentGroupProgress = map[string]progress{
 	deepcallv1.ReasonGroupIDInUse:        stalled,
 	deepcallv1.ReasonGroupIDMismatch:     stalled,
 	deepcallv1.ReasonAccountChanged:      stalled,
+	deepcallv1.ReasonInvalidBaseURL:      stalled,
 }
 
 // accountProgress is the progress of every Account Ready reason.

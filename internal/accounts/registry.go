@@ -420,15 +420,16 @@ func (r *Registry) Sharing(e *Entry) (groups int, rps float64) {
 }
 
 // SetReady records whether the credentials work, and why not, and reports
-// whether the entry just became ready. AgentGroups read readiness here
-// rather than from the Account's status, which their cache may not have
-// seen yet.
-func (e *Entry) SetReady(ready bool, why string) (becameReady bool) {
+// whether the AgentGroups waiting for the Account should go now: it just
+// became ready, or its first check failed (they waited without a word).
+// AgentGroups read readiness here rather than from the Account's status,
+// which their cache may not have seen yet.
+func (e *Entry) SetReady(ready bool, why string) (wake bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	becameReady = ready && !e.ready
+	wake = (ready && !e.ready) || (!ready && !e.checked)
 	e.checked, e.ready, e.notReady = true, ready, why
-	return becameReady
+	return wake
 }
 
 func (e *Entry) wasChecked() bool {

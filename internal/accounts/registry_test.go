@@ -78,17 +78,22 @@ func TestAccountsOnOneRemoteAccountShareItsBudget(t *testing.T) {
 	}
 }
 
-func TestSetReadyReportsTheTransitionToReady(t *testing.T) {
+// Waiters go when the Account becomes ready, or when its first check
+// fails (they have said nothing yet); not on later failures.
+func TestSetReadyReportsWhenWaitersGo(t *testing.T) {
 	r := NewRegistry(func(groupapi.Options) (groupapi.Interface, error) { return nil, nil })
-	e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: "default"}, groupapi.Options{}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range []struct {
-		ready, became bool
-	}{{true, true}, {true, false}, {false, false}, {true, true}} {
-		if got := e.SetReady(s.ready, ""); got != s.became {
-			t.Errorf("step %d: SetReady(%v) reported %v, want %v", i, s.ready, got, s.became)
+	for name, steps := range map[string][]struct{ ready, wake bool }{
+		"ready first":  {{true, true}, {true, false}, {false, false}, {false, false}, {true, true}},
+		"failed first": {{false, true}, {false, false}, {true, true}},
+	} {
+		e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: name}, groupapi.Options{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range steps {
+			if got := e.SetReady(s.ready, ""); got != s.wake {
+				t.Errorf("%s, step %d: SetReady(%v) reported %v, want %v", name, i, s.ready, got, s.wake)
+			}
 		}
 	}
 }

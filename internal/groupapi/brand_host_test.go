@@ -1,11 +1,74 @@
 package groupapi_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 )
+
+// A 3xx is never followed, not even a 307/308, which Go's client would
+// follow re-POSTing the body with the credentials: the call fails, as
+// terminal, naming only the host the redirect points at.
+func TestRedirectsAreNeverFollowed(t *testing.T) {
+	var captured atomic.Int32
+	capture := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		captured.Add(1)
+		fmt.Fprint(w, `{"status":"success","code":200,"groupId":1,"response":[]}`)
+	}))
+	t.Cleanup(capture.Close)
+	host := capture.Listener.Addr().String()
+
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, own := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d, own http.Client %v", status, own), func(t *testing.T) {
+				brand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, capture.URL+r.URL.Path+"?from=brand", status)
+				}))
+				t.Cleanup(brand.Close)
+				opts := groupapi.Options{BaseURL: brand.URL, AllowInsecureLoopback: true, Credentials: groupapi.Credentials{UserID: user, Token: token}}
+				if own {
+					opts.HTTPClient = &http.Client{} // follows redirects by default
+				}
+				c, err := groupapi.New(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, addErr := c.Add(context.Background(), "Sales")
+				_, listErr := c.List(context.Background(), groupapi.ListOptions{})
+				assignErr := c.SubmitAssignGroupToAgent(context.Background(), groupapi.AssignRequest{GroupID: "1", Members: []string{"1001"}})
+				for _, err := range []error{addErr, listErr, assignErr} {
+					if !groupapi.IsRedirect(err) || !groupapi.IsTerminal(err) || groupapi.IsPermissionDenied(err) || groupapi.NotSent(err) {
+						t.Errorf("%v: want a terminal redirect error", err)
+						continue
+					}
+					msg := err.Error()
+					if !strings.Contains(msg, fmt.Sprintf("HTTP %d redirecting to %s;", status, host)) || strings.Contains(msg, capture.URL) ||
+						strings.Contains(msg, "from=brand") || strings.Contains(msg, token) {
+						t.Errorf("message %q: want the status and the host %s only", msg, host)
+					}
+				}
+				if n := captured.Load(); n != 0 {
+					t.Fatalf("the capture server got %d requests", n)
+				}
+			})
+		}
+	}
+
+	t.Run("no Location", func(t *testing.T) {
+		c := odd(t, http.StatusTemporaryRedirect, "", nil, 0)
+		_, err := c.List(context.Background(), groupapi.ListOptions{})
+		if !groupapi.IsRedirect(err) || !strings.Contains(err.Error(), "HTTP 307 with no usable Location") {
+			t.Errorf("%v: want a redirect error saying there is no Location", err)
+		}
+	})
+}
 
 // Plain http:// needs AllowInsecureLoopback, and even then only to
 // loopback.

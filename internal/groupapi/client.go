@@ -43,7 +43,9 @@ type Options struct {
 	// MaxRetryAfter caps the pause a 429's Retry-After imposes on the
 	// remote account (0: DefaultMaxRetryAfter).
 	MaxRetryAfter time.Duration
-	HTTPClient    *http.Client
+	// HTTPClient sends the requests (nil: a default one). Either way the
+	// client never follows a redirect.
+	HTTPClient *http.Client
 	// AllowInsecureLoopback permits an http:// BaseURL (loopback only);
 	// without it only https:// is called.
 	AllowInsecureLoopback bool
@@ -123,10 +125,14 @@ func New(opts Options) (*Client, error) {
 	if budget == nil {
 		budget = NewBudget(opts.RequestsPerSecond, opts.Burst)
 	}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	hc := &http.Client{}
+	if opts.HTTPClient != nil {
+		copied := *opts.HTTPClient
+		hc = &copied
 	}
+	// Go's default follows 307/308 with the body, credentials and all, to
+	// whatever host the Location names: answer with the 3xx instead.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	maxRetryAfter := opts.MaxRetryAfter
 	if maxRetryAfter <= 0 {
 		maxRetryAfter = DefaultMaxRetryAfter
@@ -257,6 +263,10 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		return &APIError{Op: op, Err: transportError(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Message: redirected(resp)}
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Err: transportError(err)}
@@ -278,6 +288,17 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		*out = env
 	}
 	return nil
+}
+
+// redirected says where a 3xx pointed, by host only: the rest of the
+// Location (path, query) may carry anything.
+func redirected(resp *http.Response) string {
+	to := "with no usable Location"
+	if loc, err := resp.Location(); err == nil && loc.Host != "" {
+		to = "redirecting to " + loc.Host
+	}
+	return fmt.Sprintf("the brand host answered HTTP %d %s; the operator never follows redirects (credentials stay on the brand host): set baseURL to the host that serves the API",
+		resp.StatusCode, to)
 }
 
 // beforeSendKey carries the hook WithBeforeSend installs.
