@@ -2,13 +2,17 @@ package groupapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 )
@@ -96,6 +100,72 @@ func TestPlainHTTPNeedsAllowInsecureLoopback(t *testing.T) {
 			t.Errorf("New(%s, allow %v): %v, want ok=%v", tc.url, tc.allow, err, tc.ok)
 		case err != nil && (!errors.As(err, &be) || be.InsecureLoopback != tc.loopback):
 			t.Errorf("New(%s, allow %v): %#v, want a BaseURLError with InsecureLoopback %v", tc.url, tc.allow, err, tc.loopback)
+		}
+	}
+}
+
+// Text an answer's body puts in an error ends up in conditions and
+// events: the credentials are taken out and it is cut short, whatever the
+// service (or a proxy in front of it) echoes.
+func TestErrorBodiesAreRedactedAndCut(t *testing.T) {
+	const ssid = "ssid-secret-value"
+	long := strings.Repeat("é", 400) // two bytes each: a cut must not split one
+	answers := map[string]func(req string) (int, string){
+		"API error echoing the request": func(req string) (int, string) {
+			b, _ := json.Marshal(map[string]any{"status": "error", "code": 1047, "message": "invalid request " + req + long})
+			return 200, string(b)
+		},
+		"HTML page echoing the request": func(req string) (int, string) {
+			return 502, "<html><body>bad gateway for\n" + req + long + "</body></html>"
+		},
+		"429 echoing the request": func(req string) (int, string) {
+			b, _ := json.Marshal(map[string]any{"status": "error", "code": 429, "message": req + long})
+			return 429, string(b)
+		},
+		"short message echoing the request": func(req string) (int, string) {
+			b, _ := json.Marshal(map[string]any{"status": "error", "code": 1000, "message": "bad request " + req})
+			return 200, string(b)
+		},
+	}
+	for name, answer := range answers {
+		for _, creds := range []groupapi.Credentials{{UserID: user, Token: token}, {SSID: ssid}} {
+			t.Run(fmt.Sprintf("%s, %v", name, creds), func(t *testing.T) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					req, _ := io.ReadAll(r.Body)
+					status, body := answer(string(req))
+					if status == 429 {
+						w.Header().Set("Retry-After", "1")
+					}
+					w.WriteHeader(status)
+					_, _ = io.WriteString(w, body)
+				}))
+				t.Cleanup(srv.Close)
+				c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: creds})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = c.List(context.Background(), groupapi.ListOptions{})
+				var e *groupapi.APIError
+				if !errors.As(err, &e) {
+					t.Fatalf("%v: want an APIError", err)
+				}
+				msg := err.Error()
+				if strings.Contains(msg, token) || strings.Contains(msg, ssid) || !strings.Contains(msg, "[redacted]") {
+					t.Errorf("message %q: want the credentials redacted", msg)
+				}
+				text := e.Message
+				if quoted, ok := strings.CutPrefix(text, "unexpected answer: "); ok {
+					if text, err = strconv.Unquote(quoted); err != nil {
+						t.Fatalf("snippet %s: %v", quoted, err)
+					}
+				}
+				if len(text) > 256+len("…") || !utf8.ValidString(text) {
+					t.Errorf("message text is %d bytes (valid UTF-8: %v), want at most 256 and a mark", len(text), utf8.ValidString(text))
+				}
+				if cut := strings.HasSuffix(text, "…"); cut != (name != "short message echoing the request") {
+					t.Errorf("message %q: cut marked %v", text, cut)
+				}
+			})
 		}
 	}
 }

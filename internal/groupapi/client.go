@@ -61,6 +61,7 @@ type Client struct {
 	budget  *Budget
 	// maxRetryAfter caps a 429's pause.
 	maxRetryAfter time.Duration
+	redact        redactor
 }
 
 var _ Interface = (*Client)(nil)
@@ -144,6 +145,7 @@ func New(opts Options) (*Client, error) {
 		timeout:       timeout,
 		budget:        budget,
 		maxRetryAfter: maxRetryAfter,
+		redact:        redactor{opts.Credentials.Token, opts.Credentials.SSID},
 	}, nil
 }
 
@@ -265,7 +267,7 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
-		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Message: redirected(resp)}
+		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Message: c.redirected(resp)}
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
@@ -276,11 +278,11 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		wait := min(parseRetryAfter(resp.Header.Get("Retry-After"), now), c.maxRetryAfter)
 		c.budget.pause(now.Add(wait))
 		throttledTotal.WithLabelValues("server").Inc()
-		e := decodeError(op, resp.StatusCode, raw)
+		e := decodeError(op, resp.StatusCode, raw, c.redact)
 		e.RetryAfter, e.at = wait, now
 		return e
 	}
-	env, derr := decodeEnvelope(op, resp.StatusCode, raw)
+	env, derr := decodeEnvelope(op, resp.StatusCode, raw, c.redact)
 	if derr != nil {
 		return derr
 	}
@@ -292,10 +294,10 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 
 // redirected says where a 3xx pointed, by host only: the rest of the
 // Location (path, query) may carry anything.
-func redirected(resp *http.Response) string {
+func (c *Client) redirected(resp *http.Response) string {
 	to := "with no usable Location"
 	if loc, err := resp.Location(); err == nil && loc.Host != "" {
-		to = "redirecting to " + loc.Host
+		to = "redirecting to " + c.redact.text(loc.Host)
 	}
 	return fmt.Sprintf("the brand host answered HTTP %d %s; the operator never follows redirects (credentials stay on the brand host): set baseURL to the host that serves the API",
 		resp.StatusCode, to)
