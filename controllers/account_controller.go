@@ -163,6 +163,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, acct *deepcallv
 		MaxRetryAfter:     r.MaxRetryAfter,
 
 		AllowInsecureLoopback: r.AllowInsecureLoopback,
+		Account:               key.String(),
 	}
 	// userId credentials name their user; an ssid's user is learnt from
 	// the records a listing returns.

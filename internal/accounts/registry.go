@@ -268,6 +268,7 @@ type Entry struct {
 	Remote *Remote
 
 	fingerprint string // everything the client is built from
+	account     string // the client's metrics label
 	credentials string // the same, without the resolved user
 	rps         float64
 	burst       int
@@ -316,7 +317,7 @@ func (r *Registry) Ensure(key types.NamespacedName, opts groupapi.Options, user 
 	}
 	r.epochs++
 	e := &Entry{Client: c, Epoch: r.epochs, Remote: remote, fingerprint: fingerprint, credentials: credentials,
-		rps: opts.RequestsPerSecond, burst: opts.Burst}
+		account: opts.Account, rps: opts.RequestsPerSecond, burst: opts.Burst}
 	if had {
 		e.interval = old.Interval()
 	}
@@ -388,7 +389,8 @@ func (r *Registry) Get(key types.NamespacedName) (*Entry, bool) {
 	return e, ok
 }
 
-// Forget drops the Account's entry (the Account is gone or unusable).
+// Forget drops the Account's entry (the Account is gone or unusable), and
+// its client's metrics series.
 func (r *Registry) Forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -396,6 +398,7 @@ func (r *Registry) Forget(key types.NamespacedName) {
 	if e, ok := r.entries[key]; ok {
 		delete(r.entries, key)
 		r.release(e.Remote)
+		groupapi.ForgetAccount(e.account)
 	}
 }
 

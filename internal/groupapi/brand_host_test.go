@@ -14,7 +14,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
 )
 
 // A 3xx is never followed, not even a 307/308, which Go's client would
@@ -167,5 +170,51 @@ func TestErrorBodiesAreRedactedAndCut(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The metrics name the Account a client calls for, and ForgetAccount
+// deletes its series, leaving other Accounts' alone.
+func TestMetricsCarryTheAccount(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if err := groupapi.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	s := sim.New(sim.Options{})
+	s.AddUser(sim.User{ID: user, Token: token})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	for _, account := range []string{"team-a/one", "team-a/two"} {
+		c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: groupapi.Credentials{UserID: user, Token: token}, Account: account})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.List(context.Background(), groupapi.ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	series := func(account string) int {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "account" && l.GetValue() == account {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	if series("team-a/one") != 2 || series("team-a/two") != 2 {
+		t.Fatalf("series: one %d, two %d; want a count and a latency each", series("team-a/one"), series("team-a/two"))
+	}
+	groupapi.ForgetAccount("team-a/one")
+	if series("team-a/one") != 0 || series("team-a/two") != 2 {
+		t.Errorf("after forgetting one: one %d, two %d series; want 0 and 2", series("team-a/one"), series("team-a/two"))
 	}
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// AllowInsecureLoopback permits an http:// BaseURL (loopback only);
 	// without it only https:// is called.
 	AllowInsecureLoopback bool
+	// Account labels the client's metrics: the Account ("namespace/name")
+	// it calls for. ForgetAccount deletes its series.
+	Account string
 }
 
 // Client calls the Group API of one account. Safe for concurrent use; all
@@ -61,6 +64,7 @@ type Client struct {
 	budget  *Budget
 	// maxRetryAfter caps a 429's pause.
 	maxRetryAfter time.Duration
+	account       string
 	redact        redactor
 }
 
@@ -145,6 +149,7 @@ func New(opts Options) (*Client, error) {
 		timeout:       timeout,
 		budget:        budget,
 		maxRetryAfter: maxRetryAfter,
+		account:       opts.Account,
 		redact:        redactor{opts.Credentials.Token, opts.Credentials.SSID},
 	}, nil
 }
@@ -226,7 +231,7 @@ func (c *Client) SubmitAssignGroupToAgent(ctx context.Context, req AssignRequest
 // whether to is the caller's decision (an add retried blindly is how
 // duplicates are made).
 func (c *Client) call(ctx context.Context, op Operation, body map[string]any, out *envelope) (err error) {
-	if err := c.budget.take(ctx); err != nil {
+	if err := c.budget.take(ctx, c.account); err != nil {
 		return &APIError{Op: op, Err: notSent{err}}
 	}
 	if hook, ok := ctx.Value(beforeSendKey{}).(func() error); ok {
@@ -236,8 +241,8 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	}
 	start := time.Now()
 	defer func() {
-		requestDuration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
-		requestsTotal.WithLabelValues(string(op), string(Classify(err))).Inc()
+		requestDuration.WithLabelValues(c.account, string(op)).Observe(time.Since(start).Seconds())
+		requestsTotal.WithLabelValues(c.account, string(op), string(Classify(err))).Inc()
 	}()
 
 	if c.creds.SSID != "" {
@@ -277,7 +282,7 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		now := time.Now()
 		wait := min(parseRetryAfter(resp.Header.Get("Retry-After"), now), c.maxRetryAfter)
 		c.budget.pause(now.Add(wait))
-		throttledTotal.WithLabelValues("server").Inc()
+		throttledTotal.WithLabelValues(c.account, "server").Inc()
 		e := decodeError(op, resp.StatusCode, raw, c.redact)
 		e.RetryAfter, e.at = wait, now
 		return e
