@@ -35,6 +35,7 @@ func main() {
 		createSettle   time.Duration
 		maxRetryAfter  time.Duration
 		watchSelector  string
+		insecureLocal  bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -51,6 +52,8 @@ func main() {
 	flag.StringVar(&watchSelector, "watch-label-selector", "",
 		"Reconcile only the Accounts and AgentGroups whose labels match this selector (sharding; empty: all). "+
 			"A shard runs with "+deepcallv1.ShardLabel+"=NAME, the default manager of a sharded install with '!"+deepcallv1.ShardLabel+"'.")
+	flag.BoolVar(&insecureLocal, "allow-insecure-loopback", false,
+		"Let an Account's baseURL use plain http:// to 127.0.0.1, [::1] or localhost (a local simulator, demos, tests). Off: https:// only.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -107,13 +110,14 @@ func main() {
 
 	registry := accounts.NewRegistry(nil)
 	if err := (&controllers.AccountReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("account-controller"),
-		Accounts:        registry,
-		RequestTimeout:  requestTimeout,
-		MaxRetryAfter:   maxRetryAfter,
-		ClusterAccounts: clusterAccounts,
+		Client:                mgr.GetClient(),
+		APIReader:             mgr.GetAPIReader(),
+		Recorder:              mgr.GetEventRecorder("account-controller"),
+		Accounts:              registry,
+		RequestTimeout:        requestTimeout,
+		MaxRetryAfter:         maxRetryAfter,
+		ClusterAccounts:       clusterAccounts,
+		AllowInsecureLoopback: insecureLocal,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the Account controller")
 		os.Exit(1)

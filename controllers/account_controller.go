@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -57,6 +58,9 @@ type AccountReconciler struct {
 	// confined to namespaces (--watch-namespaces), which may not read
 	// cluster-scoped objects.
 	ClusterAccounts bool
+	// AllowInsecureLoopback lets a baseURL use plain http:// to a loopback
+	// host (--allow-insecure-loopback: the simulator, demos, tests).
+	AllowInsecureLoopback bool
 
 	// queues are the Account and ClusterAccount controllers' work queues,
 	// for the registry's wakes.
@@ -235,6 +239,9 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, obj client.Obje
 		Burst:             int(acct.Spec.Burst),
 		Timeout:           r.RequestTimeout,
 		MaxRetryAfter:     r.MaxRetryAfter,
+
+		AllowInsecureLoopback: r.AllowInsecureLoopback,
+		Account:               strings.TrimPrefix(key.String(), "/"), // namespace/name; a ClusterAccount's name alone
 	}
 	// userId credentials name their user; an ssid's user is learnt from
 	// the records a listing returns.
@@ -244,6 +251,9 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, obj client.Obje
 	}
 	entry, rebuilt, err := r.Accounts.Ensure(key, opts, user)
 	if err != nil {
+		if reason, msg, ok := baseURLRefused(err); ok {
+			return refuse(reason, msg)
+		}
 		return refuse(deepcallv1.ReasonInvalidCredentials, err.Error())
 	}
 	interval := syncInterval(acct)
@@ -298,6 +308,8 @@ func (r *AccountReconciler) listFailed(obj client.Object, acct *deepcallv1.Accou
 		return ctrl.Result{RequeueAfter: max(time.Until(until), 0) + time.Second}, nil
 	}
 	switch {
+	case groupapi.IsRedirect(err):
+		r.setReady(acct, deepcallv1.ReasonInvalidBaseURL, msg)
 	case groupapi.IsPermissionDenied(err):
 		r.setReady(acct, deepcallv1.ReasonUnauthorized, msg+" (the API refused the credentials or the permission: fix the Secret)")
 	case groupapi.IsTerminal(err):
@@ -310,11 +322,33 @@ func (r *AccountReconciler) listFailed(obj client.Object, acct *deepcallv1.Accou
 			return ctrl.Result{RequeueAfter: listRetry}, nil
 		}
 		r.setReady(acct, deepcallv1.ReasonUnreachable, msg)
-		entry.SetReady(false, msg)
+		r.notReady(acct, entry, msg)
 		return ctrl.Result{}, err
 	}
-	entry.SetReady(false, msg)
+	r.notReady(acct, entry, msg)
 	return ctrl.Result{RequeueAfter: accountStallRetry}, nil
+}
+
+// notReady records why the Account's client does not work; AgentGroups
+// that waited for its first check are woken to report it.
+func (r *AccountReconciler) notReady(acct *deepcallv1.Account, entry *accounts.Entry, msg string) {
+	if entry.SetReady(false, msg) {
+		r.Accounts.WakeWaiters(client.ObjectKeyFromObject(acct))
+	}
+}
+
+// baseURLRefused reports a baseURL the client will not call, with the
+// reason and message to show.
+func baseURLRefused(err error) (reason, msg string, ok bool) {
+	var be *groupapi.BaseURLError
+	if !errors.As(err, &be) {
+		return "", "", false
+	}
+	msg = err.Error()
+	if be.InsecureLoopback {
+		msg = fmt.Sprintf("baseURL %q uses plain http, which the manager calls only when started with --allow-insecure-loopback (for a local simulator, demos and tests): use https://", be.URL)
+	}
+	return deepcallv1.ReasonInvalidBaseURL, msg, true
 }
 
 // setReady sets the Account's Ready condition (with Stalled or

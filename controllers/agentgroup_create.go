@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -178,10 +179,12 @@ func (s *pass) create(ctx context.Context, name string, knownTwins []string) (st
 
 // refused reports an add the API answered with a definite error, so it
 // certainly made no group: any error code but 1009 ("something went wrong",
-// which may come after the change), or a 429.
+// which may come after the change), a 429, or a redirect (but a 303, which
+// may follow a POST that was carried out).
 func refused(err error) bool {
 	var apiErr *groupapi.APIError
-	return errors.As(err, &apiErr) && ((apiErr.Code != 0 && apiErr.Code != groupapi.CodeGeneric) || apiErr.HTTPStatus == 429)
+	return errors.As(err, &apiErr) && ((apiErr.Code != 0 && apiErr.Code != groupapi.CodeGeneric) || apiErr.HTTPStatus == 429 ||
+		(groupapi.IsRedirect(err) && apiErr.HTTPStatus != http.StatusSeeOther))
 }
 
 // resolvePending settles an add whose answer never arrived: the one new

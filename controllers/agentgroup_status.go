@@ -93,7 +93,7 @@ var failureReasons = map[string]bool{
 	deepcallv1.ReasonNameConflict: true, deepcallv1.ReasonDuplicateGroupName: true, deepcallv1.ReasonRemoteGroupNotFound: true,
 	deepcallv1.ReasonPermissionDenied: true, deepcallv1.ReasonInvalidRequest: true, deepcallv1.ReasonRemoteError: true,
 	deepcallv1.ReasonGroupIDInUse: true, deepcallv1.ReasonGroupIDMismatch: true, deepcallv1.ReasonAccountChanged: true,
-	deepcallv1.ReasonNothingToObserve: true, deepcallv1.ReasonAccountNotAllowed: true,
+	deepcallv1.ReasonNothingToObserve: true, deepcallv1.ReasonAccountNotAllowed: true, deepcallv1.ReasonInvalidBaseURL: true,
 }
 
 // applyOutcome sets the status fields and conditions an outcome implies.
@@ -183,6 +183,9 @@ func (s *pass) remoteError(call string, err error) outcome {
 		return s.held(until, msg)
 	}
 	switch {
+	case groupapi.IsRedirect(err):
+		s.markStalled()
+		return outcome{final: true, reason: deepcallv1.ReasonInvalidBaseURL, message: msg}
 	case groupapi.IsPermissionDenied(err):
 		s.markStalled()
 		return outcome{final: true, reason: deepcallv1.ReasonPermissionDenied,

@@ -50,6 +50,7 @@ var agentGroupProgress = map[string]progress{
 	deepcallv1.ReasonGroupIDMismatch:     stalled,
 	deepcallv1.ReasonAccountChanged:      stalled,
 	deepcallv1.ReasonAccountNotAllowed:   stalled,
+	deepcallv1.ReasonInvalidBaseURL:      stalled,
 }
 
 // accountProgress is the progress of every Account Ready reason.
@@ -60,6 +61,7 @@ var accountProgress = map[string]progress{
 	deepcallv1.ReasonSecretNotFound:     stalled,
 	deepcallv1.ReasonInvalidCredentials: stalled,
 	deepcallv1.ReasonUnauthorized:       stalled,
+	deepcallv1.ReasonInvalidBaseURL:     stalled,
 }
 
 // setReady sets Ready, and Reconciling and Stalled as its reason implies;

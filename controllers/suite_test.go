@@ -87,6 +87,9 @@ type story struct {
 	// routineBurst and routineEvery bound routine events (0: defaults).
 	routineBurst int
 	routineEvery time.Duration
+	// allowInsecureLoopback is the manager's --allow-insecure-loopback
+	// (default true: the simulator is plain http on 127.0.0.1).
+	allowInsecureLoopback bool
 	// factory wraps the clients the manager builds (nil: none).
 	wrap func(groupapi.Interface) groupapi.Interface
 	// registry and client are the running manager's.
@@ -102,7 +105,7 @@ type story struct {
 // credentials are in a Secret, an Account for it, and the manager.
 func newStory(t *testing.T, opts ...func(*story)) *story {
 	t.Helper()
-	s := &story{t: t, sim: sim.New(sim.Options{}), rps: 50, createSettle: 6 * time.Second}
+	s := &story{t: t, sim: sim.New(sim.Options{}), rps: 50, createSettle: 6 * time.Second, allowInsecureLoopback: true}
 	for _, o := range opts {
 		o(s)
 	}
@@ -146,6 +149,11 @@ func (s *story) namespace() string {
 // withNamespaces gives the story n more namespaces on the same remote user.
 func withNamespaces(n int) func(*story) { return func(s *story) { s.others = make([]string, n) } }
 
+// withoutInsecureLoopback runs the manager without --allow-insecure-loopback.
+func withoutInsecureLoopback() func(*story) {
+	return func(s *story) { s.allowInsecureLoopback = false }
+}
+
 // withSim replaces the story's simulator options.
 func withSim(o sim.Options) func(*story) { return func(s *story) { s.sim = sim.New(o) } }
 
@@ -173,6 +181,7 @@ func (s *story) start() {
 	s.must((&AccountReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("account-controller"),
 		Accounts: registry, RequestTimeout: 5 * time.Second, MaxRetryAfter: s.maxRetryAfter, ClusterAccounts: true,
+		AllowInsecureLoopback: s.allowInsecureLoopback,
 	}).SetupWithManager(mgr))
 	s.must((&AgentGroupReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("agentgroup-controller"),

@@ -27,6 +27,12 @@ const (
 	ReasonWithinBudget       = "WithinBudget"
 	ReasonIntervalStretched  = "IntervalStretched"
 
+	// ReasonInvalidBaseURL: the operator will not call baseURL (plain
+	// http:// without --allow-insecure-loopback), or the brand host answered
+	// with a redirect, which is never followed. Also an AgentGroup reason,
+	// for a redirect answered to one of its own calls.
+	ReasonInvalidBaseURL = "InvalidBaseURL"
+
 	// AgentGroup.
 	ReasonAccountNotFound = "AccountNotFound"
 	ReasonAccountNotReady = "AccountNotReady"

@@ -181,7 +181,8 @@ func (d *demo) startSimAndManager() error {
 	if err := localenv.WaitTCP(simAddr, 10*time.Second); err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
-	_, err := d.env.Run("manager", d.env.Bin("manager"), "--metrics-bind-address=127.0.0.1:18081", "--health-probe-bind-address=127.0.0.1:18082")
+	_, err := d.env.Run("manager", d.env.Bin("manager"), "--metrics-bind-address=127.0.0.1:18081", "--health-probe-bind-address=127.0.0.1:18082",
+		"--allow-insecure-loopback") // the simulator is plain http on 127.0.0.1
 	return err
 }
 

@@ -227,12 +227,22 @@ func (r *Registry) WakeSpread(e *Entry, keys []types.NamespacedName) {
 const defaultSpreadRPS = 5
 
 // Refuse drops the Account's client and records why it has none (its
-// Secret is missing or unusable), for its AgentGroups to report.
+// Secret is missing or unusable, its baseURL refused), for its AgentGroups
+// to report. When this is the Account's first verdict, the AgentGroups
+// that waited for it without a word are woken to say so.
 func (r *Registry) Refuse(key types.NamespacedName, why string) {
+	r.mu.Lock()
+	_, refused := r.refused[key]
+	e := r.entries[key]
+	r.mu.Unlock()
+	first := !refused && (e == nil || !e.wasChecked())
 	r.Forget(key)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.refused[key] = why
+	r.mu.Unlock()
+	if first {
+		r.WakeWaiters(key)
+	}
 }
 
 // Lookup returns the Account's entry; without one, why the Account has no
@@ -258,6 +268,7 @@ type Entry struct {
 	Remote *Remote
 
 	fingerprint string // everything the client is built from
+	account     string // the client's metrics label
 	credentials string // the same, without the resolved user
 	rps         float64
 	burst       int
@@ -306,7 +317,7 @@ func (r *Registry) Ensure(key types.NamespacedName, opts groupapi.Options, user 
 	}
 	r.epochs++
 	e := &Entry{Client: c, Epoch: r.epochs, Remote: remote, fingerprint: fingerprint, credentials: credentials,
-		rps: opts.RequestsPerSecond, burst: opts.Burst}
+		account: opts.Account, rps: opts.RequestsPerSecond, burst: opts.Burst}
 	if had {
 		e.interval = old.Interval()
 	}
@@ -378,7 +389,8 @@ func (r *Registry) Get(key types.NamespacedName) (*Entry, bool) {
 	return e, ok
 }
 
-// Forget drops the Account's entry (the Account is gone or unusable).
+// Forget drops the Account's entry (the Account is gone or unusable), and
+// its client's metrics series.
 func (r *Registry) Forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -386,6 +398,7 @@ func (r *Registry) Forget(key types.NamespacedName) {
 	if e, ok := r.entries[key]; ok {
 		delete(r.entries, key)
 		r.release(e.Remote)
+		groupapi.ForgetAccount(e.account)
 	}
 }
 
@@ -410,15 +423,22 @@ func (r *Registry) Sharing(e *Entry) (groups int, rps float64) {
 }
 
 // SetReady records whether the credentials work, and why not, and reports
-// whether the entry just became ready. AgentGroups read readiness here
-// rather than from the Account's status, which their cache may not have
-// seen yet.
-func (e *Entry) SetReady(ready bool, why string) (becameReady bool) {
+// whether the AgentGroups waiting for the Account should go now: it just
+// became ready, or its first check failed (they waited without a word).
+// AgentGroups read readiness here rather than from the Account's status,
+// which their cache may not have seen yet.
+func (e *Entry) SetReady(ready bool, why string) (wake bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	becameReady = ready && !e.ready
+	wake = (ready && !e.ready) || (!ready && !e.checked)
 	e.checked, e.ready, e.notReady = true, ready, why
-	return becameReady
+	return wake
+}
+
+func (e *Entry) wasChecked() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.checked
 }
 
 // ListFailed records a failed listing and returns since when listing has

@@ -78,17 +78,22 @@ func TestAccountsOnOneRemoteAccountShareItsBudget(t *testing.T) {
 	}
 }
 
-func TestSetReadyReportsTheTransitionToReady(t *testing.T) {
+// Waiters go when the Account becomes ready, or when its first check
+// fails (they have said nothing yet); not on later failures.
+func TestSetReadyReportsWhenWaitersGo(t *testing.T) {
 	r := NewRegistry(func(groupapi.Options) (groupapi.Interface, error) { return nil, nil })
-	e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: "default"}, groupapi.Options{}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range []struct {
-		ready, became bool
-	}{{true, true}, {true, false}, {false, false}, {true, true}} {
-		if got := e.SetReady(s.ready, ""); got != s.became {
-			t.Errorf("step %d: SetReady(%v) reported %v, want %v", i, s.ready, got, s.became)
+	for name, steps := range map[string][]struct{ ready, wake bool }{
+		"ready first":  {{true, true}, {true, false}, {false, false}, {false, false}, {true, true}},
+		"failed first": {{false, true}, {false, false}, {true, true}},
+	} {
+		e, _, err := r.Ensure(types.NamespacedName{Namespace: "team-a", Name: name}, groupapi.Options{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range steps {
+			if got := e.SetReady(s.ready, ""); got != s.wake {
+				t.Errorf("%s, step %d: SetReady(%v) reported %v, want %v", name, i, s.ready, got, s.wake)
+			}
 		}
 	}
 }
@@ -108,11 +113,24 @@ func TestWakeWaitersSpreadsOnlyThoseWhoWaited(t *testing.T) {
 	if e, why := r.Lookup(acct); e != nil || why != "" {
 		t.Fatalf("unchecked Account: Lookup %v %q, want nothing and no reason", e, why)
 	}
+	group := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "team-a", Name: n} }
+	// A first verdict that is a refusal wakes those who waited for one;
+	// the next refusal wakes nobody.
+	r.Await(acct, "uid-0", group("early"))
 	r.Refuse(acct, "Secret \"creds\" not found")
 	if _, why := r.Lookup(acct); why == "" {
 		t.Error("a refused Account must say why it has no client")
 	}
-	group := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "team-a", Name: n} }
+	if len(woken) != 1 || woken[0].key != group("early") {
+		t.Fatalf("woken %v, want the one that waited for a first verdict", woken)
+	}
+	woken = nil
+	r.Await(acct, "uid-0", group("early"))
+	r.Refuse(acct, "Secret \"creds\" not found")
+	r.Unawait(acct, "uid-0")
+	if len(woken) != 0 {
+		t.Fatalf("a second refusal woke %v", woken)
+	}
 	r.Await(acct, "uid-1", group("one"))
 	r.Await(acct, "uid-2", group("two"))
 	r.Await(acct, "uid-2", group("two")) // asked twice: woken once

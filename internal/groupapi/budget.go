@@ -99,10 +99,11 @@ func (b *Budget) pause(until time.Time) {
 // on the token bucket is further off, it gets a *ThrottledError saying
 // when to come back, and its turn stays reserved for then. Calls of no
 // caller (background listings, tools) wait in line, bounded by ctx.
-func (b *Budget) take(ctx context.Context) error {
+// account labels the throttling metric.
+func (b *Budget) take(ctx context.Context, account string) error {
 	c, _ := ctx.Value(callerKey{}).(*caller)
 	if c == nil {
-		return b.waitInLine(ctx)
+		return b.waitInLine(ctx, account)
 	}
 	now := time.Now()
 	b.mu.Lock()
@@ -131,7 +132,7 @@ func (b *Budget) take(ctx context.Context) error {
 		b.mu.Unlock()
 		c.calls++
 		if d > 0 {
-			throttledTotal.WithLabelValues("client").Inc()
+			throttledTotal.WithLabelValues(account, "client").Inc()
 		}
 		if err := sleep(ctx, d); err != nil {
 			r.Cancel()
@@ -152,13 +153,13 @@ func (b *Budget) take(ctx context.Context) error {
 	}
 	b.turns[c.id] = t
 	b.mu.Unlock()
-	throttledTotal.WithLabelValues("client").Inc()
+	throttledTotal.WithLabelValues(account, "client").Inc()
 	return &ThrottledError{Until: t.due}
 }
 
 // waitInLine sleeps through a pause, then takes a token, sleeping as long
 // as the bucket says: for calls of no caller, which hold no worker.
-func (b *Budget) waitInLine(ctx context.Context) error {
+func (b *Budget) waitInLine(ctx context.Context, account string) error {
 	if err := sleep(ctx, time.Until(b.PausedUntil())); err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (b *Budget) waitInLine(ctx context.Context) error {
 		return errors.New("rate limiter refused the call")
 	}
 	if d := r.Delay(); d > 0 {
-		throttledTotal.WithLabelValues("client").Inc()
+		throttledTotal.WithLabelValues(account, "client").Inc()
 		if err := sleep(ctx, d); err != nil {
 			r.Cancel()
 			return err

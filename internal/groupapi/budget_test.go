@@ -41,7 +41,7 @@ func client(t *testing.T, o groupapi.Options) *groupapi.Client {
 // until when; the pause is capped.
 func TestRetryAfterHoldsNamedCallersWithoutSleeping(t *testing.T) {
 	srv, calls := throttling(t, 1, "3600")
-	c := client(t, groupapi.Options{BaseURL: srv.URL, MaxRetryAfter: 2 * time.Second})
+	c := client(t, groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, MaxRetryAfter: 2 * time.Second})
 	ctx := groupapi.WithCaller(context.Background(), "group-a")
 	_, err := c.List(ctx, groupapi.ListOptions{})
 	until, ok := groupapi.HeldUntil(err)
@@ -70,7 +70,7 @@ func TestRetryAfterHoldsNamedCallersWithoutSleeping(t *testing.T) {
 // was given, its whole pass goes out without queueing again.
 func TestTurnedAwayCallerKeepsItsTurn(t *testing.T) {
 	srv, calls := throttling(t, 0, "")
-	c := client(t, groupapi.Options{BaseURL: srv.URL, RequestsPerSecond: 2, Burst: 2})
+	c := client(t, groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, RequestsPerSecond: 2, Burst: 2})
 	pass := groupapi.WithCaller(context.Background(), "group")
 	for range 2 {
 		if _, err := c.List(pass, groupapi.ListOptions{}); err != nil {
@@ -102,7 +102,7 @@ func TestTurnedAwayCallerKeepsItsTurn(t *testing.T) {
 // a turn for both: its add and the assignment after it go out together.
 func TestTurnCoversTheCallsAPassExpects(t *testing.T) {
 	srv, calls := throttling(t, 0, "")
-	c := client(t, groupapi.Options{BaseURL: srv.URL, RequestsPerSecond: 2, Burst: 1})
+	c := client(t, groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, RequestsPerSecond: 2, Burst: 1})
 	if _, err := c.List(groupapi.WithCaller(context.Background(), "someone else"), groupapi.ListOptions{}); err != nil {
 		t.Fatal(err) // the burst is gone
 	}

@@ -43,7 +43,15 @@ type Options struct {
 	// MaxRetryAfter caps the pause a 429's Retry-After imposes on the
 	// remote account (0: DefaultMaxRetryAfter).
 	MaxRetryAfter time.Duration
-	HTTPClient    *http.Client
+	// HTTPClient sends the requests (nil: a default one). Either way the
+	// client never follows a redirect.
+	HTTPClient *http.Client
+	// AllowInsecureLoopback permits an http:// BaseURL (loopback only);
+	// without it only https:// is called.
+	AllowInsecureLoopback bool
+	// Account labels the client's metrics: the Account ("namespace/name")
+	// it calls for. ForgetAccount deletes its series.
+	Account string
 }
 
 // Client calls the Group API of one account. Safe for concurrent use; all
@@ -56,21 +64,38 @@ type Client struct {
 	budget  *Budget
 	// maxRetryAfter caps a 429's pause.
 	maxRetryAfter time.Duration
+	account       string
+	redact        redactor
 }
 
 var _ Interface = (*Client)(nil)
+
+// BaseURLError is a baseURL the client refuses to call.
+type BaseURLError struct {
+	URL string
+	// InsecureLoopback: plain http:// to a loopback host, refused only
+	// because Options.AllowInsecureLoopback is off.
+	InsecureLoopback bool
+	msg              string
+}
+
+func (e *BaseURLError) Error() string { return e.msg }
+
+func badBaseURL(raw, format string, a ...any) *BaseURLError {
+	return &BaseURLError{URL: raw, msg: fmt.Sprintf(format, a...)}
+}
 
 // ValidateBaseURL accepts https:// URLs, and http:// only on loopback.
 func ValidateBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("baseURL: %w", err)
+		return badBaseURL(raw, "baseURL: %v", err)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("baseURL %q has no host", raw)
+		return badBaseURL(raw, "baseURL %q has no host", raw)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("baseURL %q must not have a query or fragment", raw)
+		return badBaseURL(raw, "baseURL %q must not have a query or fragment", raw)
 	}
 	switch u.Scheme {
 	case "https":
@@ -80,15 +105,19 @@ func ValidateBaseURL(raw string) error {
 		case "127.0.0.1", "::1", "localhost":
 			return nil
 		}
-		return fmt.Errorf("baseURL %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", raw)
+		return badBaseURL(raw, "baseURL %q must use https (http is allowed only for 127.0.0.1, [::1] and localhost)", raw)
 	}
-	return fmt.Errorf("baseURL %q must be an https URL", raw)
+	return badBaseURL(raw, "baseURL %q must be an https URL", raw)
 }
 
 // New builds a client.
 func New(opts Options) (*Client, error) {
 	if err := ValidateBaseURL(opts.BaseURL); err != nil {
 		return nil, err
+	}
+	if u, _ := url.Parse(opts.BaseURL); u.Scheme == "http" && !opts.AllowInsecureLoopback {
+		return nil, &BaseURLError{URL: opts.BaseURL, InsecureLoopback: true,
+			msg: fmt.Sprintf("baseURL %q uses plain http, allowed only to a loopback host with AllowInsecureLoopback", opts.BaseURL)}
 	}
 	if err := opts.Credentials.Validate(); err != nil {
 		return nil, err
@@ -101,10 +130,14 @@ func New(opts Options) (*Client, error) {
 	if budget == nil {
 		budget = NewBudget(opts.RequestsPerSecond, opts.Burst)
 	}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	hc := &http.Client{}
+	if opts.HTTPClient != nil {
+		copied := *opts.HTTPClient
+		hc = &copied
 	}
+	// Go's default follows 307/308 with the body, credentials and all, to
+	// whatever host the Location names: answer with the 3xx instead.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	maxRetryAfter := opts.MaxRetryAfter
 	if maxRetryAfter <= 0 {
 		maxRetryAfter = DefaultMaxRetryAfter
@@ -116,6 +149,8 @@ func New(opts Options) (*Client, error) {
 		timeout:       timeout,
 		budget:        budget,
 		maxRetryAfter: maxRetryAfter,
+		account:       opts.Account,
+		redact:        redactor{opts.Credentials.Token, opts.Credentials.SSID},
 	}, nil
 }
 
@@ -196,7 +231,7 @@ func (c *Client) SubmitAssignGroupToAgent(ctx context.Context, req AssignRequest
 // whether to is the caller's decision (an add retried blindly is how
 // duplicates are made).
 func (c *Client) call(ctx context.Context, op Operation, body map[string]any, out *envelope) (err error) {
-	if err := c.budget.take(ctx); err != nil {
+	if err := c.budget.take(ctx, c.account); err != nil {
 		return &APIError{Op: op, Err: notSent{err}}
 	}
 	if hook, ok := ctx.Value(beforeSendKey{}).(func() error); ok {
@@ -206,8 +241,8 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	}
 	start := time.Now()
 	defer func() {
-		requestDuration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
-		requestsTotal.WithLabelValues(string(op), string(Classify(err))).Inc()
+		requestDuration.WithLabelValues(c.account, string(op)).Observe(time.Since(start).Seconds())
+		requestsTotal.WithLabelValues(c.account, string(op), string(Classify(err))).Inc()
 	}()
 
 	if c.creds.SSID != "" {
@@ -235,6 +270,10 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		return &APIError{Op: op, Err: transportError(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Message: c.redirected(resp)}
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Err: transportError(err)}
@@ -243,12 +282,12 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		now := time.Now()
 		wait := min(parseRetryAfter(resp.Header.Get("Retry-After"), now), c.maxRetryAfter)
 		c.budget.pause(now.Add(wait))
-		throttledTotal.WithLabelValues("server").Inc()
-		e := decodeError(op, resp.StatusCode, raw)
+		throttledTotal.WithLabelValues(c.account, "server").Inc()
+		e := decodeError(op, resp.StatusCode, raw, c.redact)
 		e.RetryAfter, e.at = wait, now
 		return e
 	}
-	env, derr := decodeEnvelope(op, resp.StatusCode, raw)
+	env, derr := decodeEnvelope(op, resp.StatusCode, raw, c.redact)
 	if derr != nil {
 		return derr
 	}
@@ -256,6 +295,17 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		*out = env
 	}
 	return nil
+}
+
+// redirected says where a 3xx pointed, by host only: the rest of the
+// Location (path, query) may carry anything.
+func (c *Client) redirected(resp *http.Response) string {
+	to := "with no usable Location"
+	if loc, err := resp.Location(); err == nil && loc.Host != "" {
+		to = "redirecting to " + c.redact.text(loc.Host)
+	}
+	return fmt.Sprintf("the brand host answered HTTP %d %s; the operator never follows redirects (credentials stay on the brand host): set baseURL to the host that serves the API",
+		resp.StatusCode, to)
 }
 
 // beforeSendKey carries the hook WithBeforeSend installs.

@@ -35,7 +35,7 @@ func newSim(t *testing.T, opts sim.Options, mut ...func(*sim.User)) (*sim.Server
 	s.AddUser(sim.User{ID: "other", Token: "other-token", Agents: sim.AgentRange(1000, 1099)})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: groupapi.Credentials{UserID: user, Token: token}, RequestsPerSecond: 1000, Burst: 1000})
+	c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: groupapi.Credentials{UserID: user, Token: token}, RequestsPerSecond: 1000, Burst: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestCredentials(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	client := func(c groupapi.Credentials) *groupapi.Client {
-		cl, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: c})
+		cl, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: c})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +193,7 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("error %q holds the token", err)
 	}
 	for _, bad := range []groupapi.Credentials{{}, {UserID: "u"}, {Token: "t"}, {SSID: "s", Token: "t"}} {
-		if _, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: bad}); err == nil {
+		if _, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: bad}); err == nil {
 			t.Errorf("credentials %v accepted", bad)
 		}
 	}
@@ -242,7 +242,7 @@ func TestRateLimitIsNeverExceeded(t *testing.T) {
 	}))
 	defer srv.Close()
 	const rps, burst, calls = 20, 5, 35
-	c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: groupapi.Credentials{UserID: user, Token: token}, RequestsPerSecond: rps, Burst: burst})
+	c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: groupapi.Credentials{UserID: user, Token: token}, RequestsPerSecond: rps, Burst: burst})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestBeforeSendAndNotSent(t *testing.T) {
 
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close() // nothing listens there now
-	dead, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: groupapi.Credentials{UserID: user, Token: token}})
+	dead, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: groupapi.Credentials{UserID: user, Token: token}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestClientsShareABudget(t *testing.T) {
 	budget := groupapi.NewBudget(20, 1)
 	var clients []*groupapi.Client
 	for _, creds := range []groupapi.Credentials{{UserID: user, Token: token}, {SSID: "ssid-1"}} {
-		c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, Credentials: creds, Budget: budget})
+		c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: creds, Budget: budget})
 		if err != nil {
 			t.Fatal(err)
 		}

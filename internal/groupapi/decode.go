@@ -40,10 +40,10 @@ func (e envelope) groupID() string {
 // decodeEnvelope judges an answer by its body, never by the HTTP status
 // alone: an error body may come with 200 or with 4xx/5xx, and a body that
 // is not the API's JSON (a proxy's HTML page) is a retryable failure.
-func decodeEnvelope(op Operation, httpStatus int, raw []byte) (envelope, *APIError) {
+func decodeEnvelope(op Operation, httpStatus int, raw []byte, red redactor) (envelope, *APIError) {
 	var env envelope
 	if err := json.Unmarshal(bytes.TrimSpace(raw), &env); err != nil || env.Status == "" {
-		return envelope{}, decodeError(op, httpStatus, raw)
+		return envelope{}, decodeError(op, httpStatus, raw, red)
 	}
 	env.httpStatus = httpStatus
 	if strings.EqualFold(env.Status, "success") {
@@ -52,37 +52,57 @@ func decodeEnvelope(op Operation, httpStatus int, raw []byte) (envelope, *APIErr
 		}
 		return env, nil
 	}
-	return envelope{}, decodeError(op, httpStatus, raw)
+	return envelope{}, decodeError(op, httpStatus, raw, red)
 }
 
 // decodeError turns a failed answer into an APIError.
-func decodeError(op Operation, httpStatus int, raw []byte) *APIError {
+func decodeError(op Operation, httpStatus int, raw []byte, red redactor) *APIError {
 	var env envelope
 	if err := json.Unmarshal(bytes.TrimSpace(raw), &env); err == nil && env.Status != "" {
 		code, _ := strconv.Atoi(flexString(env.Code))
-		msg := env.Message
+		msg := red.text(env.Message)
 		if msg == "" {
 			msg = "error answer without a message"
 		}
 		return &APIError{Op: op, HTTPStatus: httpStatus, Code: code, Message: msg}
 	}
-	return &APIError{Op: op, HTTPStatus: httpStatus, Message: "unexpected answer: " + snippet(raw)}
+	return &APIError{Op: op, HTTPStatus: httpStatus, Message: "unexpected answer: " + snippet(raw, red)}
 }
 
 // snippet shows the start of a body that is not the API's, as one line.
-func snippet(raw []byte) string {
-	s := strings.Join(strings.Fields(string(raw)), " ")
+func snippet(raw []byte, red redactor) string {
+	s := red.text(strings.Join(strings.Fields(string(raw)), " "))
 	if s == "" {
 		return "empty body"
 	}
-	if len(s) > 120 {
-		s = s[:120]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-		s += "…"
-	}
 	return fmt.Sprintf("%q", s)
+}
+
+// maxBodyText is how much of a body's text an error keeps.
+const maxBodyText = 256
+
+// redactor holds the credential values (token, ssid) that must never leave
+// in an error: a service or proxy that echoes the request would put them
+// in status conditions and events.
+type redactor []string
+
+// text is s with every credential replaced by "[redacted]", then cut to
+// maxBodyText bytes (on a rune boundary, marked "…"). Redacting first, a
+// cut never leaves part of a credential.
+func (r redactor) text(s string) string {
+	for _, secret := range r {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	if len(s) <= maxBodyText {
+		return s
+	}
+	cut := maxBodyText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // flexString reads a JSON string or number as a string ("" otherwise).

@@ -19,7 +19,9 @@ const (
 )
 
 // APIError is every failed call: an error answer (Code, Message), an
-// unexpected answer (HTTPStatus, Message), or no answer (Err).
+// unexpected answer (HTTPStatus, Message), or no answer (Err). Text from
+// the answer's body is stripped of the credentials and cut short: it ends
+// up in status conditions and events.
 type APIError struct {
 	Op         Operation
 	HTTPStatus int
@@ -38,6 +40,8 @@ func (e *APIError) Error() string {
 		return fmt.Sprintf("group api %s: %v", e.Op, e.Err)
 	case e.Code != 0:
 		return fmt.Sprintf("group api %s: %s (code %d)", e.Op, e.Message, e.Code)
+	case redirect(e.HTTPStatus):
+		return fmt.Sprintf("group api %s: %s", e.Op, e.Message)
 	}
 	return fmt.Sprintf("group api %s: HTTP %d: %s", e.Op, e.HTTPStatus, e.Message)
 }
@@ -55,9 +59,10 @@ const (
 )
 
 // Classify sorts an error: not found (1503); terminal (permission, invalid
-// data or parameters, missing fields, refused credentials): retrying the
-// same call cannot help; everything else (network, timeouts, 5xx, 429,
-// 1009, answers that are not the API's, unknown codes) is retryable.
+// data or parameters, missing fields, refused credentials, a redirect):
+// retrying the same call cannot help; everything else (network, timeouts,
+// 5xx, 429, 1009, answers that are not the API's, unknown codes) is
+// retryable.
 func Classify(err error) Class {
 	if err == nil {
 		return ClassSuccess
@@ -72,7 +77,7 @@ func Classify(err error) Class {
 	case CodeInvalidParameters, CodePermissionDenied, CodeInvalidData, CodeNameRequired, CodeGroupIDRequired:
 		return ClassTerminal
 	case 0:
-		if e.Err == nil && (e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden) {
+		if e.Err == nil && (e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden || redirect(e.HTTPStatus)) {
 			return ClassTerminal
 		}
 	}
@@ -97,3 +102,12 @@ func IsPermissionDenied(err error) bool {
 	}
 	return e.Code == CodePermissionDenied || (e.Code == 0 && e.Err == nil && (e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden))
 }
+
+// IsRedirect: the brand host answered with a 3xx, which the client never
+// follows; baseURL names the wrong host.
+func IsRedirect(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == 0 && e.Err == nil && redirect(e.HTTPStatus)
+}
+
+func redirect(httpStatus int) bool { return httpStatus >= 300 && httpStatus < 400 }

@@ -18,7 +18,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add([]byte(seed), 200)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, status int) {
-		env, aerr := decodeEnvelope(OpList, status, body)
+		env, aerr := decodeEnvelope(OpList, status, body, redactor{"t0ken"})
 		if aerr != nil {
 			var e *APIError
 			if !errors.As(error(aerr), &e) || Classify(aerr) == ClassSuccess {

@@ -98,8 +98,10 @@ func startManagerNamed(t *testing.T, name string, args ...string) *localenv.Proc
 		t.Fatal(err)
 	}
 	// The simulator has no read-after-write lag, so a short --create-settle
-	// settles injected 1009 answers to add within the stories' time.
-	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8", "--create-settle=15s"}
+	// settles injected 1009 answers to add within the stories' time; it is
+	// plain http on 127.0.0.1.
+	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8", "--create-settle=15s",
+		"--allow-insecure-loopback"}
 	p, err := env.Run(name, env.Bin("manager"), append(base, args...)...)
 	if err != nil {
 		t.Fatal(err)
