@@ -21,15 +21,27 @@ import (
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
 )
 
+// The shipped install (config/default) and the ServiceAccount every
+// manager of the stories runs as.
+const (
+	installNS = "agentgroup-system"
+	managerSA = "agentgroup-controller-manager"
+)
+
 var (
 	env     *localenv.Env
 	simAddr string
+	// managerKubeconfig reaches the control plane as managerSA: the
+	// managers have only the permissions the shipped RBAC gives.
+	managerKubeconfig string
 	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own,
-	// 20005 to 20007 the sharding story's); the tokens must never show up in
-	// a log, an event or a status.
+	// 20005 to 20007 the sharding story's, 20008 and 20009 the namespaced
+	// install's); the tokens must never show up in a log, an event or a
+	// status.
 	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
 		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b",
-		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9"}
+		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9",
+		"20008": "e2e-token-hotel-8d3f", "20009": "e2e-token-india-e5a7"}
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +64,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := 1
-	if err = startSim(); err != nil {
+	if err = install(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else if err = startSim(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	} else {
 		code = m.Run()
@@ -64,6 +78,18 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 	}
 	os.Exit(code)
+}
+
+// install applies the shipped manifests, as `make deploy` does, and writes
+// the kubeconfig of their manager's ServiceAccount. The Deployment never
+// gets a Pod (nothing here runs one): the stories run bin/manager with
+// that kubeconfig instead.
+func install() error {
+	if err := env.Apply(filepath.Join("config", "default")); err != nil {
+		return err
+	}
+	managerKubeconfig = filepath.Join(env.Dir, "manager.kubeconfig")
+	return env.ServiceAccountKubeconfig(installNS, managerSA, managerKubeconfig)
 }
 
 func startSim() error {
@@ -92,6 +118,12 @@ func startManager(t *testing.T, args ...string) *localenv.Proc {
 // stories that run several managers at once.
 func startManagerNamed(t *testing.T, name string, args ...string) *localenv.Proc {
 	t.Helper()
+	return startManagerAs(t, name, managerKubeconfig, args...)
+}
+
+// startManagerAs runs bin/manager as the user of kubeconfig.
+func startManagerAs(t *testing.T, name, kubeconfig string, args ...string) *localenv.Proc {
+	t.Helper()
 	probe, err := localenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +131,7 @@ func startManagerNamed(t *testing.T, name string, args ...string) *localenv.Proc
 	// The simulator has no read-after-write lag, so a short --create-settle
 	// settles injected 1009 answers to add within the stories' time.
 	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8", "--create-settle=15s"}
-	p, err := env.Run(name, env.Bin("manager"), append(base, args...)...)
+	p, err := env.RunWithEnv(name, []string{"KUBECONFIG=" + kubeconfig}, env.Bin("manager"), append(base, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
