@@ -243,7 +243,9 @@ func (m *shardManager) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.metricsAddr = addr
-	m.proc = startManagerNamed(t, m.name, "--metrics-bind-address="+addr, "--watch-label-selector="+m.selector,
+	// Plain HTTP: the story reads the metrics (TestSecureMetrics checks
+	// the secure endpoint).
+	m.proc = startManagerNamed(t, m.name, "--metrics-bind-address="+addr, "--metrics-secure=false", "--watch-label-selector="+m.selector,
 		"--leader-elect", "--leader-election-namespace="+installNS)
 }
 
