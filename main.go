@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/controllers"
@@ -31,19 +30,26 @@ func main() {
 		leaderNS       string
 		concurrency    int
 		requestTimeout time.Duration
-		enablePprof    bool
+		secureMetrics  bool
+		metricsCerts   string
+		pprofAddr      string
+		watchNS        string
 		createSettle   time.Duration
 		maxRetryAfter  time.Duration
 		watchSelector  string
 		insecureLocal  bool
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+		"Serve the metrics over HTTPS to Kubernetes users allowed to get /metrics (TokenReview, SubjectAccessReview); false: plain HTTP, no authentication.")
+	flag.StringVar(&metricsCerts, "metrics-cert-path", "",
+		"Directory holding the metrics server's tls.crt and tls.key (reloaded when they change); empty: a self-signed certificate made at start.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Loopback address serving /debug/pprof (e.g. 127.0.0.1:6060); empty: off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; needed outside a cluster.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "AgentGroups reconciled in parallel (each Account's rate limit still applies).")
 	flag.DurationVar(&requestTimeout, "request-timeout", 30*time.Second, "Timeout of one Group API request.")
-	flag.BoolVar(&enablePprof, "pprof", false, "Serve /debug/pprof on the metrics address.")
 	flag.DurationVar(&createSettle, "create-settle", 5*time.Minute,
 		"How long after an add call whose answer was lost or unclear its group may still appear in listings (the API's read-after-write lag). "+
 			"Only after it is the group added again; longer only delays that rare retry, shorter risks a twin.")
@@ -54,6 +60,8 @@ func main() {
 			"A shard runs with "+deepcallv1.ShardLabel+"=NAME, the default manager of a sharded install with '!"+deepcallv1.ShardLabel+"'.")
 	flag.BoolVar(&insecureLocal, "allow-insecure-loopback", false,
 		"Let an Account's baseURL use plain http:// to 127.0.0.1, [::1] or localhost (a local simulator, demos, tests). Off: https:// only.")
+	flag.StringVar(&watchNS, "watch-namespaces", "",
+		"Comma-separated namespaces to cache and reconcile (a namespaced install: the manager needs permissions only there); empty: all namespaces.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -64,20 +72,31 @@ func main() {
 		log.Error(err, "Unable to use --watch-label-selector")
 		os.Exit(1)
 	}
+	namespaces, err := parseWatchNamespaces(watchNS)
+	if err != nil {
+		log.Error(err, "Unable to use --watch-namespaces")
+		os.Exit(1)
+	}
+	if err := checkPprofAddress(pprofAddr); err != nil {
+		log.Error(err, "Unable to use --pprof-bind-address")
+		os.Exit(1)
+	}
+	metricsOpts, metricsCertWatcher, err := metricsOptions(metricsAddr, secureMetrics, metricsCerts)
+	if err != nil {
+		log.Error(err, "Unable to set up the metrics server")
+		os.Exit(1)
+	}
 	leaderID := leaderElectionID("agentgroup-operator.deepcall.agentgroups.dev", shard)
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(deepcallv1.AddToScheme(scheme))
 
-	metricsOpts := metricsserver.Options{BindAddress: metricsAddr}
-	if enablePprof {
-		metricsOpts.ExtraHandlers = pprofHandlers()
-	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
-		Cache:                   cacheOptions(shard),
+		PprofBindAddress:        pprofAddr,
+		Cache:                   inNamespaces(cacheOptions(shard), namespaces),
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        leaderID,
@@ -99,10 +118,16 @@ func main() {
 		log.Error(err, "Unable to register the Group API metrics")
 		os.Exit(1)
 	}
+	if metricsCertWatcher != nil {
+		if err := mgr.Add(metricsCertWatcher); err != nil {
+			log.Error(err, "Unable to watch the metrics certificate")
+			os.Exit(1)
+		}
+	}
 	ctx := ctrl.SetupSignalHandler()
 	// ClusterAccounts are served unless the manager is confined to
 	// namespaces, where it may not read cluster-scoped objects.
-	clusterAccounts := true
+	clusterAccounts := len(namespaces) == 0
 	if err := controllers.SetupIndexes(ctx, mgr, clusterAccounts); err != nil {
 		log.Error(err, "Unable to set up field indexes")
 		os.Exit(1)
@@ -143,7 +168,7 @@ func main() {
 		log.Error(err, "Unable to set up the ready check")
 		os.Exit(1)
 	}
-	log.Info("Starting the manager", "watchLabelSelector", watchSelector, "leaderElectionID", leaderID)
+	log.Info("Starting the manager", "watchLabelSelector", watchSelector, "watchNamespaces", namespaces, "leaderElectionID", leaderID)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped")
 		os.Exit(1)

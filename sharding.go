@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -65,4 +68,37 @@ func stripForCache(obj any) (any, error) {
 		m.Annotations = nil
 	}
 	return cache.TransformStripManagedFields()(obj)
+}
+
+// parseWatchNamespaces parses --watch-namespaces, a comma-separated list:
+// the names sorted and without repeats, nil for all namespaces.
+func parseWatchNamespaces(s string) ([]string, error) {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// inNamespaces scopes the cache to namespaces (nil: all of them), keeping
+// opts' per-object label selectors: every namespaced kind the manager
+// reads, Secrets included, is then listed and watched only
+// there, so the manager needs no permission anywhere else.
+func inNamespaces(opts cache.Options, namespaces []string) cache.Options {
+	if len(namespaces) == 0 {
+		return opts
+	}
+	opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		opts.DefaultNamespaces[ns] = cache.Config{}
+	}
+	return opts
 }

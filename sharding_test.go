@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -103,5 +105,52 @@ func TestStripForCacheDropsSecretAnnotations(t *testing.T) {
 	}
 	if a := got.(*deepcallv1.AgentGroup); len(a.Annotations) != 1 || len(a.ManagedFields) != 0 {
 		t.Errorf("AgentGroup: annotations %v (want kept), managedFields %v (want dropped)", a.Annotations, a.ManagedFields)
+	}
+}
+
+func TestParseWatchNamespaces(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                  nil,
+		" , ":               nil,
+		"team-a":            {"team-a"},
+		"team-b, team-a,":   {"team-a", "team-b"},
+		"team-a,team-a,b-1": {"b-1", "team-a"},
+	} {
+		got, err := parseWatchNamespaces(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("--watch-namespaces=%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"Team-A", "team_a", "team-a,-b", "a/b", strings.Repeat("a", 64)} {
+		if got, err := parseWatchNamespaces(in); err == nil {
+			t.Errorf("--watch-namespaces=%q accepted as %q, want an error", in, got)
+		}
+	}
+}
+
+func TestInNamespacesKeepsShard(t *testing.T) {
+	if opts := inNamespaces(cacheOptions(nil), nil); opts.DefaultNamespaces != nil || opts.DefaultTransform == nil {
+		t.Errorf("cache options for all namespaces %+v: want no namespaces and the managedFields transform", opts)
+	}
+	sel, err := parseWatchSelector(deepcallv1.ShardLabel + "=shard1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := inNamespaces(cacheOptions(sel), []string{"team-a", "team-b"})
+	if got := slices.Sorted(maps.Keys(opts.DefaultNamespaces)); !slices.Equal(got, []string{"team-a", "team-b"}) {
+		t.Errorf("cached namespaces %v, want team-a and team-b", got)
+	}
+	if opts.DefaultTransform == nil {
+		t.Error("namespaced cache options lost the managedFields transform")
+	}
+	for obj, by := range opts.ByObject {
+		// controller-runtime defaults ByObject.Namespaces to
+		// DefaultNamespaces, keeping the per-object label.
+		if by.Namespaces != nil || by.Label == nil || by.Label.String() != deepcallv1.ShardLabel+"=shard1" {
+			t.Errorf("%T: %+v, want the shard's label and the default namespaces", obj, by)
+		}
+	}
+	if len(opts.ByObject) != 2 {
+		t.Errorf("per-object options for %d kinds, want the 2 sharded ones", len(opts.ByObject))
 	}
 }

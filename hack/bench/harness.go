@@ -67,7 +67,8 @@ type harness struct {
 // manager is one bin/manager process.
 type manager struct {
 	proc        *localenv.Proc
-	metricsAddr string
+	metricsAddr string // plain HTTP (--metrics-secure=false)
+	pprofAddr   string
 	shard       string // its --watch-label-selector value, or ""
 }
 
@@ -166,8 +167,9 @@ func (c config) desired(i int) *deepcallv1.AgentGroup {
 }
 
 // startManagers sets every run Account's rate limit, then runs bin/manager
-// with pprof on its metrics address: one, or with shards ≥ 2 one per
-// shard, each watching only its shard's objects. None elects a leader.
+// with its metrics on plain HTTP and pprof on a loopback address: one, or
+// with shards ≥ 2 one per shard, each watching only its shard's objects.
+// None elects a leader.
 func (h *harness) startManagers(ctx context.Context, rps, shards int) error {
 	for i := range h.c.accounts {
 		acct := &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: namespace(i), Name: "default"}}
@@ -191,10 +193,14 @@ func (h *harness) startManagers(ctx context.Context, rps, shards int) error {
 		if err != nil {
 			return err
 		}
-		m.metricsAddr = metrics
+		pprof, err := localenv.FreeAddr()
+		if err != nil {
+			return err
+		}
+		m.metricsAddr, m.pprofAddr = metrics, pprof
 		name := "manager"
-		args := []string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
-			"--pprof", fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s", "--allow-insecure-loopback"}
+		args := []string{"--metrics-bind-address=" + metrics, "--metrics-secure=false", "--health-probe-bind-address=" + probe,
+			"--pprof-bind-address=" + pprof, fmt.Sprintf("--max-concurrent-reconciles=%d", h.c.concurrency), "--request-timeout=10s", "--allow-insecure-loopback"}
 		if shards > 1 {
 			m.shard = fmt.Sprintf("shard%d", k+1)
 			name += "-" + m.shard
@@ -269,7 +275,7 @@ func (h *harness) saveProfile(name, path string) {
 	dir := filepath.Join(h.c.out, "profiles")
 	_ = os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, name+".pprof")
-	err := fetchTo("http://"+h.mgrs[0].metricsAddr+path, file)
+	err := fetchTo("http://"+h.mgrs[0].pprofAddr+path, file)
 	if err == nil {
 		var top []byte
 		top, err = exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", h.env.Bin("manager"), file).CombinedOutput()

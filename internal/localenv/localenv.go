@@ -6,6 +6,7 @@
 package localenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,9 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -133,6 +138,50 @@ func (e *Env) Kubectl(stdin string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// Apply installs a kustomization (a directory, relative to Root or
+// absolute) with server-side apply, taking over fields another manager set
+// (envtest installed the CRDs), as `make deploy` does.
+func (e *Env) Apply(kustomizeDir string) error {
+	_, err := e.Kubectl("", "apply", "--server-side", "--force-conflicts", "-k", kustomizeDir)
+	return err
+}
+
+// ServiceAccountToken asks the API server for a token of the
+// ServiceAccount ns/name (the TokenRequest API), valid for a day.
+func (e *Env) ServiceAccountToken(ns, name string) (string, error) {
+	cs, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(24 * 60 * 60))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("token of ServiceAccount %s/%s: %w", ns, name, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// ServiceAccountKubeconfig writes to path a kubeconfig that reaches the
+// control plane as the ServiceAccount ns/name (a bearer token from
+// ServiceAccountToken), so that a process run with it has exactly the
+// permissions RBAC gives that ServiceAccount, as in a Pod.
+func (e *Env) ServiceAccountKubeconfig(ns, name, path string) error {
+	token, err := e.ServiceAccountToken(ns, name)
+	if err != nil {
+		return err
+	}
+	user := "system:serviceaccount:" + ns + ":" + name
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: e.Config.Host, CertificateAuthorityData: e.Config.CAData}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: user, Namespace: ns}
+	cfg.CurrentContext = "local"
+	return clientcmd.WriteToFile(*cfg, path)
 }
 
 // Stop ends every process, newest first, then the control plane.

@@ -21,16 +21,27 @@ import (
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
 )
 
+// The shipped install (config/default) and the ServiceAccount every
+// manager of the stories runs as.
+const (
+	installNS = "agentgroup-system"
+	managerSA = "agentgroup-controller-manager"
+)
+
 var (
 	env     *localenv.Env
 	simAddr string
+	// managerKubeconfig reaches the control plane as managerSA: the
+	// managers have only the permissions the shipped RBAC gives.
+	managerKubeconfig string
 	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own,
-	// 20005 to 20007 the sharding story's, 20010 the Secret-memory story's); the tokens must never show up in
-	// a log, an event or a status.
+	// 20005 to 20007 the sharding story's, 20008 and 20009 the namespaced
+	// install's, 20010 the Secret-memory story's); the tokens must never
+	// show up in a log, an event or a status.
 	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
 		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b",
 		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9",
-		"20010": "e2e-token-kilo-88f3"}
+		"20008": "e2e-token-hotel-8d3f", "20009": "e2e-token-india-e5a7", "20010": "e2e-token-kilo-88f3"}
 )
 
 func TestMain(m *testing.M) {
@@ -53,7 +64,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := 1
-	if err = startSim(); err != nil {
+	if err = install(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else if err = startSim(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	} else {
 		code = m.Run()
@@ -65,6 +78,18 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 	}
 	os.Exit(code)
+}
+
+// install applies the shipped manifests, as `make deploy` does, and writes
+// the kubeconfig of their manager's ServiceAccount. The Deployment never
+// gets a Pod (nothing here runs one): the stories run bin/manager with
+// that kubeconfig instead.
+func install() error {
+	if err := env.Apply(filepath.Join("config", "default")); err != nil {
+		return err
+	}
+	managerKubeconfig = filepath.Join(env.Dir, "manager.kubeconfig")
+	return env.ServiceAccountKubeconfig(installNS, managerSA, managerKubeconfig)
 }
 
 func startSim() error {
@@ -93,6 +118,12 @@ func startManager(t *testing.T, args ...string) *localenv.Proc {
 // stories that run several managers at once.
 func startManagerNamed(t *testing.T, name string, args ...string) *localenv.Proc {
 	t.Helper()
+	return startManagerAs(t, name, managerKubeconfig, args...)
+}
+
+// startManagerAs runs bin/manager as the user of kubeconfig.
+func startManagerAs(t *testing.T, name, kubeconfig string, args ...string) *localenv.Proc {
+	t.Helper()
 	probe, err := localenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +133,7 @@ func startManagerNamed(t *testing.T, name string, args ...string) *localenv.Proc
 	// plain http on 127.0.0.1.
 	base := []string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--request-timeout=5s", "--max-concurrent-reconciles=8", "--create-settle=15s",
 		"--allow-insecure-loopback"}
-	p, err := env.Run(name, env.Bin("manager"), append(base, args...)...)
+	p, err := env.RunWithEnv(name, []string{"KUBECONFIG=" + kubeconfig}, env.Bin("manager"), append(base, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,9 +62,9 @@ func TestSharding(t *testing.T) {
 			if m.lease = m.leaseName(t); m.lease == "" {
 				return fmt.Errorf("%s logged no leaderElectionID; its log ends:\n%s", m.name, tail(m.proc.Log))
 			}
-			holder, _ := env.Kubectl("", "get", "lease", "-n", "kube-system", m.lease, "-o", "jsonpath={.spec.holderIdentity}")
+			holder, _ := env.Kubectl("", "get", "lease", "-n", installNS, m.lease, "-o", "jsonpath={.spec.holderIdentity}")
 			if holder == "" {
-				return fmt.Errorf("%s: Lease kube-system/%s has no holder", m.name, m.lease)
+				return fmt.Errorf("%s: Lease %s/%s has no holder", m.name, installNS, m.lease)
 			}
 			holders[holder] = true
 			return nil
@@ -243,8 +243,10 @@ func (m *shardManager) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.metricsAddr = addr
-	m.proc = startManagerNamed(t, m.name, "--metrics-bind-address="+addr, "--watch-label-selector="+m.selector,
-		"--leader-elect", "--leader-election-namespace=kube-system")
+	// Plain HTTP: the story reads the metrics (TestSecureMetrics checks
+	// the secure endpoint).
+	m.proc = startManagerNamed(t, m.name, "--metrics-bind-address="+addr, "--metrics-secure=false", "--watch-label-selector="+m.selector,
+		"--leader-elect", "--leader-election-namespace="+installNS)
 }
 
 // logLines decodes the manager's JSON log lines.

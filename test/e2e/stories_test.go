@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -198,10 +199,10 @@ func TestChaos(t *testing.T) {
 func TestLeaderElection(t *testing.T) {
 	const ns, user = "leader", "20002"
 	account(t, ns, user)
-	args := []string{"--leader-elect", "--leader-election-namespace=kube-system"}
+	args := []string{"--leader-elect", "--leader-election-namespace=" + installNS}
 	first := startManager(t, args...)
 	eventually(t, 60*time.Second, func() error {
-		out, _ := env.Kubectl("", "get", "lease", "-n", "kube-system", "agentgroup-operator.deepcall.agentgroups.dev", "-o", "jsonpath={.spec.holderIdentity}")
+		out, _ := env.Kubectl("", "get", "lease", "-n", installNS, "agentgroup-operator.deepcall.agentgroups.dev", "-o", "jsonpath={.spec.holderIdentity}")
 		if out == "" {
 			return fmt.Errorf("no leader yet")
 		}
@@ -258,6 +259,33 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("only %d bytes of logs, events and statuses to check: the stories left nothing to read", checked)
 	}
 	t.Logf("%d files and listings, %d bytes: no credential value", len(haystacks), checked)
+}
+
+// rbacDenied is how the API server words an RBAC refusal (not the other
+// "forbidden" answers, such as a write into a terminating namespace).
+var rbacDenied = regexp.MustCompile(`forbidden: User \\?"[^"\\]*\\?" cannot `)
+
+// TestNothingForbidden reads every manager's log the other stories left:
+// running as the shipped ServiceAccount, no manager was refused anything
+// by RBAC, not even a write the stories do not look at (an Event, the
+// leader-election Lease).
+func TestNothingForbidden(t *testing.T) {
+	logs, _ := filepath.Glob(filepath.Join(env.Dir, "manager*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no manager log to read: the stories ran no manager")
+	}
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if rbacDenied.MatchString(line) {
+				t.Errorf("%s: %.600s", filepath.Base(f), line)
+			}
+		}
+	}
+	t.Logf("%d manager logs: no RBAC refusal", len(logs))
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
