@@ -150,7 +150,7 @@ func TestInNamespacesKeepsShard(t *testing.T) {
 			t.Errorf("%T: %+v, want the shard's label and the default namespaces", obj, by)
 		}
 	}
-	if len(opts.ByObject) != 2 {
-		t.Errorf("per-object options for %d kinds, want the 2 sharded ones", len(opts.ByObject))
+	if len(opts.ByObject) != 3 {
+		t.Errorf("per-object options for %d kinds, want the 3 sharded ones", len(opts.ByObject))
 	}
 }
