@@ -519,7 +519,7 @@ func syncInterval(acct *deepcallv1.Account) time.Duration {
 // metadata, the AgentGroups that bind, unbind or release them, and the
 // pauses of their remote accounts.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := (&credentialsRelease{Client: r.Client, ClusterAccounts: r.ClusterAccounts}).SetupWithManager(mgr); err != nil {
+	if err := (&credentialsRelease{Client: r.Client, APIReader: r.APIReader, ClusterAccounts: r.ClusterAccounts}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	r.Accounts.SetAccountWake(func(k types.NamespacedName) {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,9 @@ import (
 // still counts as a user: it needs the credentials to delete its groups.
 type credentialsRelease struct {
 	client.Client
+	// APIReader confirms with the API server that nothing names the
+	// Secret before it is released.
+	APIReader client.Reader
 	// ClusterAccounts: ClusterAccounts name Secrets too.
 	ClusterAccounts bool
 }
@@ -40,14 +44,8 @@ func (r *credentialsRelease) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !controllerutil.ContainsFinalizer(secret, secretFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	for _, cluster := range []bool{false, true} {
-		if cluster && !r.ClusterAccounts {
-			break
-		}
-		users, err := accountsOfSecret(ctx, r.Client, req.NamespacedName, cluster)
-		if err != nil || len(users) > 0 {
-			return ctrl.Result{}, err
-		}
+	if used, err := r.inUse(ctx, req.NamespacedName); err != nil || used {
+		return ctrl.Result{}, err
 	}
 	// Locked to the version read: the patch carries the whole finalizer
 	// list, so it must not land on a list another owner changed meanwhile.
@@ -61,6 +59,45 @@ func (r *credentialsRelease) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	ctrl.LoggerFrom(ctx).Info("Released the credentials Secret: no Account uses it")
 	return ctrl.Result{}, nil
+}
+
+// inUse reports whether an Account or ClusterAccount names the Secret.
+// The cache answers when it shows one. When it shows none, the API server
+// has the last word: a cache filtered by --watch-label-selector does not
+// hold other shards' Accounts, which may name the Secret too, and two
+// managers would otherwise take the finalizer off and put it back in turn.
+func (r *credentialsRelease) inUse(ctx context.Context, secret types.NamespacedName) (bool, error) {
+	for _, cluster := range []bool{false, true} {
+		if cluster && !r.ClusterAccounts {
+			break
+		}
+		users, err := accountsOfSecret(ctx, r.Client, secret, cluster)
+		if err != nil || len(users) > 0 {
+			return len(users) > 0, err
+		}
+	}
+	var accounts deepcallv1.AccountList
+	if err := r.APIReader.List(ctx, &accounts, client.InNamespace(secret.Namespace)); err != nil {
+		return false, fmt.Errorf("list Accounts: %w", err)
+	}
+	for i := range accounts.Items {
+		if secretKey(&accounts.Items[i]) == secret {
+			return true, nil
+		}
+	}
+	if !r.ClusterAccounts {
+		return false, nil
+	}
+	var lenders deepcallv1.ClusterAccountList
+	if err := r.APIReader.List(ctx, &lenders); err != nil {
+		return false, fmt.Errorf("list ClusterAccounts: %w", err)
+	}
+	for i := range lenders.Items {
+		if ref := lenders.Items[i].Spec.CredentialsSecretRef; (types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}) == secret {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // SetupWithManager watches the Secrets that hold the finalizer and the

@@ -218,6 +218,18 @@ func TestSharding(t *testing.T) {
 	t.Logf("sharding: Leases %v; move taken over in %.1fs (groups seen not Ready meanwhile: %v); drift on %d moved groups corrected in %.1fs (interval %v); calls since the move %v",
 		slices.Sorted(maps.Keys(leases)), takeover.Seconds(), slices.Sorted(maps.Keys(flickered)), len(movedIDs), correction.Seconds(), interval, st.Calls)
 
+	// Secrets are not sharded: every manager sees every credentials
+	// Secret, but none takes the finalizer off a Secret that an Account of
+	// another shard still uses.
+	for _, m := range managers {
+		for _, l := range m.logLines(t) {
+			if msg, _ := l["msg"].(string); strings.HasPrefix(msg, "Released the credentials Secret") {
+				t.Errorf("%s released %v while its Account still used it", m.name, l["Secret"])
+				break
+			}
+		}
+	}
+
 	// Each shard deletes its own tenants' remote groups.
 	kubectl(t, "", "delete", "namespace", "shard-none", "shard-one", "shard-two", "--timeout=90s")
 	groups, _ := remote(t)
