@@ -1,5 +1,6 @@
-// Command manager runs the agentgroup-operator: the Account and AgentGroup
-// controllers, against the cluster in KUBECONFIG (or in-cluster config).
+// Command manager runs the agentgroup-operator: the Account, ClusterAccount
+// and AgentGroup controllers, against the cluster in KUBECONFIG (or
+// in-cluster config).
 package main
 
 import (
@@ -56,7 +57,7 @@ func main() {
 	flag.DurationVar(&maxRetryAfter, "max-retry-after", groupapi.DefaultMaxRetryAfter,
 		"The longest pause one 429's Retry-After imposes on a remote account's calls (a longer one is cut to this).")
 	flag.StringVar(&watchSelector, "watch-label-selector", "",
-		"Reconcile only the Accounts and AgentGroups whose labels match this selector (sharding; empty: all). "+
+		"Reconcile only the Accounts, ClusterAccounts and AgentGroups whose labels match this selector (sharding; empty: all). "+
 			"A shard runs with "+deepcallv1.ShardLabel+"=NAME, the default manager of a sharded install with '!"+deepcallv1.ShardLabel+"'.")
 	flag.BoolVar(&insecureLocal, "allow-insecure-loopback", false,
 		"Let an Account's baseURL use plain http:// to 127.0.0.1, [::1] or localhost (a local simulator, demos, tests). Off: https:// only.")

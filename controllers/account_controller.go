@@ -170,16 +170,12 @@ func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, 
 // secretKey is where the credentials Secret of acct is: its own namespace
 // for an Account, the namespace the reference names for a ClusterAccount.
 func secretKey(acct *deepcallv1.Account) types.NamespacedName {
-	ref := acct.Spec.CredentialsSecretRef
-	if ref.Namespace != "" {
-		return types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-	}
-	return types.NamespacedName{Namespace: acct.Namespace, Name: ref.Name}
+	return acct.Spec.CredentialsSecretRef.Key(acct.Namespace)
 }
 
-// groupsOf lists the AgentGroups that name acct (an Account or the view of
-// a ClusterAccount).
-func groupsOf(acct *deepcallv1.Account) client.ListOption {
+// namingAccount selects the AgentGroups that name acct (an Account or the
+// view of a ClusterAccount).
+func namingAccount(acct *deepcallv1.Account) client.ListOption {
 	return client.MatchingFields{indexGroupByAccount: client.ObjectKeyFromObject(acct).String()}
 }
 
@@ -400,7 +396,7 @@ func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, obj client.
 		"the credentials now resolve to remote account %s (was %s): AgentGroups bound in %s make no change and report AccountChanged", now, was, was)
 	// Every binding of the Account is affected: tell them, spread out.
 	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, groupsOf(acct)); err != nil {
+	if err := r.List(ctx, &list, namingAccount(acct)); err != nil {
 		return
 	}
 	keys := make([]types.NamespacedName, len(list.Items))
@@ -414,7 +410,7 @@ func (r *AccountReconciler) recordRemoteAccount(ctx context.Context, obj client.
 func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Account, entry *accounts.Entry) error {
 	var list deepcallv1.AgentGroupList
 	// Read-only: the cache's own objects, not thousands of copies per count.
-	if err := r.List(ctx, &list, groupsOf(acct), client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &list, namingAccount(acct), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list AgentGroups: %w", err)
 	}
 	bound := map[string]bool{}
@@ -466,7 +462,7 @@ func (r *AccountReconciler) countGroups(ctx context.Context, acct *deepcallv1.Ac
 // its Secret).
 func (r *AccountReconciler) reconcileDelete(ctx context.Context, obj client.Object, acct *deepcallv1.Account, base *deepcallv1.Account) (ctrl.Result, error) {
 	var list deepcallv1.AgentGroupList
-	if err := r.List(ctx, &list, groupsOf(acct)); err != nil {
+	if err := r.List(ctx, &list, namingAccount(acct)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list AgentGroups: %w", err)
 	}
 	waiting := 0

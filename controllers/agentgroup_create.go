@@ -179,12 +179,13 @@ func (s *pass) create(ctx context.Context, name string, knownTwins []string) (st
 
 // refused reports an add the API answered with a definite error, so it
 // certainly made no group: any error code but 1009 ("something went wrong",
-// which may come after the change), a 429, or a redirect (but a 303, which
-// may follow a POST that was carried out).
+// which may come after the change), a 429, or a 307 or 308 (which ask for
+// the request to be sent elsewhere; a 301, 302 or 303 may follow a POST
+// that was carried out, and is settled like a lost answer).
 func refused(err error) bool {
 	var apiErr *groupapi.APIError
 	return errors.As(err, &apiErr) && ((apiErr.Code != 0 && apiErr.Code != groupapi.CodeGeneric) || apiErr.HTTPStatus == 429 ||
-		(groupapi.IsRedirect(err) && apiErr.HTTPStatus != http.StatusSeeOther))
+		apiErr.HTTPStatus == http.StatusTemporaryRedirect || apiErr.HTTPStatus == http.StatusPermanentRedirect)
 }
 
 // resolvePending settles an add whose answer never arrived: the one new

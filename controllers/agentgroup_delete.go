@@ -56,7 +56,11 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 		return true, outcome{}
 	}
 	if out := s.useAccount(ctx, false); out != nil {
-		out.message += "; the remote group is deleted once the Account works again (or set spec.deletionPolicy: Orphan to keep it)"
+		when := "the " + kindOf(s.accountKey()) + " works again"
+		if out.reason == deepcallv1.ReasonAccountNotAllowed {
+			when = "the namespace may use the ClusterAccount again"
+		}
+		out.message += "; the remote group is deleted once " + when + " (or set spec.deletionPolicy: Orphan to keep it)"
 		out.reason = deepcallv1.ReasonDeleting
 		return false, *out
 	}

@@ -38,11 +38,11 @@ func (s *pass) checkRemoteAccount() *outcome {
 	if g.Status.GroupID == "" {
 		what = "the pending create of this AgentGroup"
 	}
-	msg := fmt.Sprintf("%s belongs to remote account %s, but Account %s now resolves to %s: nothing is created, changed or deleted. "+
-		"Point the Account back at %s, or see AccountChanged in docs/reference.md to move", what, recorded, g.AccountName(), now, recorded)
+	msg := fmt.Sprintf("%s belongs to remote account %s, but %s now resolves to %s: nothing is created, changed or deleted. "+
+		"Point the Account back at %s, or see AccountChanged in docs/reference.md to move", what, recorded, accountName(g), now, recorded)
 	if !now.Known() {
-		msg = fmt.Sprintf("%s belongs to remote account %s; Account %s's ssid credentials cannot be matched to it, because the account they open lists no group: nothing is created, changed or deleted. "+
-			"Use userId and token credentials, or see AccountChanged in docs/reference.md", what, recorded, g.AccountName())
+		msg = fmt.Sprintf("%s belongs to remote account %s; the ssid credentials of %s cannot be matched to it, because the account they open lists no group: nothing is created, changed or deleted. "+
+			"Use userId and token credentials, or see AccountChanged in docs/reference.md", what, recorded, accountName(g))
 	}
 	return &outcome{final: true, reason: deepcallv1.ReasonAccountChanged, message: msg}
 }
@@ -81,7 +81,7 @@ func (s *pass) holderOf(ctx context.Context, id string) (accounts.Claim, error) 
 		claimants = append(claimants, s.g)
 	}
 	for i := range list.Items {
-		if c := &list.Items[i]; c.UID != s.g.UID && s.sameRemote(c) {
+		if c := &list.Items[i]; c.UID != s.g.UID && s.sameRemote(ctx, c) {
 			claimants = append(claimants, c)
 		}
 	}
@@ -131,7 +131,7 @@ func (s *pass) checkNameHolder(ctx context.Context, name string) *outcome {
 	}
 	claimants := []*deepcallv1.AgentGroup{s.g}
 	for i := range list.Items {
-		if c := &list.Items[i]; c.UID != s.g.UID && s.sameRemote(c) {
+		if c := &list.Items[i]; c.UID != s.g.UID && s.sameRemote(ctx, c) {
 			claimants = append(claimants, c)
 		}
 	}
@@ -146,14 +146,15 @@ func (s *pass) checkNameHolder(ctx context.Context, name string) *outcome {
 }
 
 // sameRemote reports whether another AgentGroup's binding is, or would be,
-// on this pass's remote account.
-func (s *pass) sameRemote(c *deepcallv1.AgentGroup) bool {
+// on this pass's remote account. One that names a ClusterAccount not lent
+// to its namespace would not be: it claims nothing there.
+func (s *pass) sameRemote(ctx context.Context, c *deepcallv1.AgentGroup) bool {
 	rem := s.remote()
 	if c.Status.RemoteAccount != "" && rem.ID.Known() {
 		return c.Status.RemoteAccount == rem.ID.String()
 	}
 	e, ok := s.r.Accounts.Get(c.AccountKey())
-	return ok && e.Remote == rem
+	return ok && e.Remote == rem && s.r.mayUse(ctx, c)
 }
 
 // senior is the first claimant: one that is bound, then the oldest, then

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,20 +23,44 @@ import (
 
 // namespaceAllowed reports whether the ClusterAccount lends its
 // credentials to namespace ns: its allowedNamespaces selects the
-// namespace's labels (absent: none, empty: all).
-func (r *AgentGroupReconciler) namespaceAllowed(ctx context.Context, ca *deepcallv1.ClusterAccount, ns string) (bool, error) {
+// namespace's labels (absent: none, empty: all). A selector that does not
+// parse (the schema cannot check operators and values) allows none, and
+// why says so.
+func (r *AgentGroupReconciler) namespaceAllowed(ctx context.Context, ca *deepcallv1.ClusterAccount, ns string) (allowed bool, why string, err error) {
 	if ca.Spec.AllowedNamespaces == nil {
-		return false, nil
+		return false, "it has no spec.allowedNamespaces", nil
 	}
 	sel, err := metav1.LabelSelectorAsSelector(ca.Spec.AllowedNamespaces)
 	if err != nil {
-		return false, nil // a selector the API server let through but that selects nothing sensible
+		return false, fmt.Sprintf("its spec.allowedNamespaces is not a valid selector (%v)", err), nil
 	}
 	n := &corev1.Namespace{}
 	if err := r.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
-		return false, err
+		return false, "", err
 	}
-	return sel.Matches(labels.Set(n.Labels)), nil
+	if !sel.Matches(labels.Set(n.Labels)) {
+		return false, "its spec.allowedNamespaces does not select the namespace's labels", nil
+	}
+	return true, "", nil
+}
+
+// mayUse reports whether g may use the account it names: always for an
+// Account; for a ClusterAccount when it exists and lends to g's namespace.
+func (r *AgentGroupReconciler) mayUse(ctx context.Context, g *deepcallv1.AgentGroup) bool {
+	if !g.UsesClusterAccount() {
+		return true
+	}
+	ca := &deepcallv1.ClusterAccount{}
+	if !r.ClusterAccounts || r.Get(ctx, g.AccountKey(), ca) != nil {
+		return false
+	}
+	ok, _, _ := r.namespaceAllowed(ctx, ca, g.Namespace)
+	return ok
+}
+
+// accountName is how messages name the account g uses.
+func accountName(g *deepcallv1.AgentGroup) string {
+	return kindOf(g.AccountKey()) + " " + g.AccountName()
 }
 
 // watchClusterAccountGrants makes the AgentGroups that use a ClusterAccount
@@ -60,16 +85,16 @@ func (r *AgentGroupReconciler) watchClusterAccountGrants(b *builder.Builder) *bu
 	}
 	return b.
 		Watches(&deepcallv1.ClusterAccount{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.groupsOf(ctx, nil, client.MatchingFields{indexGroupByAccount: client.ObjectKeyFromObject(o).String()})
+			return r.requestsFor(ctx, nil, client.MatchingFields{indexGroupByAccount: client.ObjectKeyFromObject(o).String()})
 		}), builder.WithPredicates(selectorChanged)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.groupsOf(ctx, (*deepcallv1.AgentGroup).UsesClusterAccount, client.InNamespace(o.GetName()))
+			return r.requestsFor(ctx, (*deepcallv1.AgentGroup).UsesClusterAccount, client.InNamespace(o.GetName()))
 		}), builder.WithPredicates(labelsChanged))
 }
 
-// groupsOf lists the AgentGroups that opts select (and keep, when set,
+// requestsFor lists the AgentGroups that opts select (and keep, when set,
 // accepts) as requests.
-func (r *AgentGroupReconciler) groupsOf(ctx context.Context, keep func(*deepcallv1.AgentGroup) bool, opts ...client.ListOption) []reconcile.Request {
+func (r *AgentGroupReconciler) requestsFor(ctx context.Context, keep func(*deepcallv1.AgentGroup) bool, opts ...client.ListOption) []reconcile.Request {
 	var list deepcallv1.AgentGroupList
 	if err := r.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil

@@ -93,7 +93,7 @@ func (r *credentialsRelease) inUse(ctx context.Context, secret types.NamespacedN
 		return false, fmt.Errorf("list ClusterAccounts: %w", err)
 	}
 	for i := range lenders.Items {
-		if ref := lenders.Items[i].Spec.CredentialsSecretRef; (types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}) == secret {
+		if lenders.Items[i].Spec.CredentialsSecretRef.Key("") == secret {
 			return true, nil
 		}
 	}
@@ -111,8 +111,7 @@ func (r *credentialsRelease) SetupWithManager(mgr ctrl.Manager) error {
 		}))
 	if r.ClusterAccounts {
 		b = b.Watches(&deepcallv1.ClusterAccount{}, secretsNamedBy(func(o client.Object) types.NamespacedName {
-			ref := o.(*deepcallv1.ClusterAccount).Spec.CredentialsSecretRef
-			return types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+			return o.(*deepcallv1.ClusterAccount).Spec.CredentialsSecretRef.Key("")
 		}))
 	}
 	return b.Named("credentials-release").Complete(r)

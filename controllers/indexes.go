@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -68,7 +67,6 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager, clusterAccounts bool
 		return nil
 	}
 	return idx.IndexField(ctx, &deepcallv1.ClusterAccount{}, indexClusterAccountBySecret, func(o client.Object) []string {
-		ref := o.(*deepcallv1.ClusterAccount).Spec.CredentialsSecretRef
-		return []string{types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}.String()}
+		return []string{o.(*deepcallv1.ClusterAccount).Spec.CredentialsSecretRef.Key("").String()}
 	})
 }

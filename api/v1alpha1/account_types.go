@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // SecretReference names a credentials Secret: in the Account's own
@@ -20,6 +21,15 @@ type SecretReference struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+}
+
+// Key is where the Secret is: in the namespace the reference names, else
+// in namespace (the Account's own).
+func (r SecretReference) Key(namespace string) types.NamespacedName {
+	if r.Namespace != "" {
+		namespace = r.Namespace
+	}
+	return types.NamespacedName{Namespace: namespace, Name: r.Name}
 }
 
 // AccountSpec is one DeepCall account on one brand host.

@@ -247,6 +247,14 @@ func TestRejected(t *testing.T) {
 			manifest: account(`{baseURL: "https://ctv3-dev.sarv.com", syncInterval: "ten minutes", ` + creds + `}`),
 			message:  "spec.syncInterval in body should match",
 		},
+		"Account naming a Secret in another namespace": {
+			manifest: account(`{baseURL: "https://ctv3-dev.sarv.com", credentialsSecretRef: {name: creds, namespace: kube-system}}`),
+			message:  "an Account's credentialsSecretRef cannot name a namespace",
+		},
+		"unknown accountRef kind": {
+			manifest: group(`{accountRef: {kind: Secret, name: x}}`),
+			message:  `spec.accountRef.kind: Unsupported value: "Secret": supported values: "Account", "ClusterAccount"`,
+		},
 		"Account requestsPerSecond of 0": {
 			manifest: account(`{baseURL: "https://ctv3-dev.sarv.com", requestsPerSecond: 0, ` + creds + `}`),
 			message:  "spec.requestsPerSecond: Invalid value: 0: spec.requestsPerSecond in body should be greater than or equal to 1",
@@ -266,6 +274,25 @@ func TestRejected(t *testing.T) {
 	}
 }
 
+// A ClusterAccount is cluster-scoped, so it must say where its Secret is.
+func TestClusterAccountNamesTheSecretNamespace(t *testing.T) {
+	manifest := func(ref string) *unstructured.Unstructured {
+		return object(t, "", `
+apiVersion: deepcall.agentgroups.dev/v1alpha1
+kind: ClusterAccount
+metadata: {name: shared}
+spec: {baseURL: "https://ctv3-dev.sarv.com", credentialsSecretRef: `+ref+`, allowedNamespaces: {}}
+`)
+	}
+	err := k.Create(context.Background(), manifest(`{name: creds}`), client.DryRunAll)
+	if want := "a ClusterAccount's credentialsSecretRef must name the Secret's namespace"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ClusterAccount without the Secret's namespace: %v, want %q", err, want)
+	}
+	if err := k.Create(context.Background(), manifest(`{name: creds, namespace: platform}`), client.DryRunAll); err != nil {
+		t.Errorf("ClusterAccount with the Secret's namespace rejected: %v", err)
+	}
+}
+
 func TestAccepted(t *testing.T) {
 	cases := map[string]string{
 		"http on 127.0.0.1":           `{kind: Account, spec: {baseURL: "http://127.0.0.1:8080", credentialsSecretRef: {name: c}}}`,
@@ -278,6 +305,7 @@ func TestAccepted(t *testing.T) {
 		"members without receivers":   `{kind: AgentGroup, spec: {members: ["a_1", "B-2"]}}`,
 		"groupName with inner spaces": `{kind: AgentGroup, spec: {groupName: "Sales  Team (EU)"}}`,
 		"groupId given":               `{kind: AgentGroup, spec: {groupId: "12"}}`,
+		"a ClusterAccount named":      `{kind: AgentGroup, spec: {accountRef: {kind: ClusterAccount, name: shared}}}`,
 	}
 	ns := namespace(t)
 	for name, m := range cases {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -170,6 +171,36 @@ func TestErrorBodiesAreRedactedAndCut(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A token with characters json.Marshal escapes, echoed as the request
+// body spelt it or as a proxy quoted it, is redacted in every form.
+func TestEscapedCredentialsAreRedacted(t *testing.T) {
+	const ssid = "ss<id>&k=v/1 2"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := io.ReadAll(r.Body)
+		w.WriteHeader(502)
+		_, _ = io.WriteString(w, "<pre>"+string(req)+" via "+url.QueryEscape(ssid)+" and "+url.PathEscape(ssid)+"</pre>")
+	}))
+	t.Cleanup(srv.Close)
+	c, err := groupapi.New(groupapi.Options{BaseURL: srv.URL, AllowInsecureLoopback: true, Credentials: groupapi.Credentials{SSID: ssid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.List(context.Background(), groupapi.ListOptions{})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	msg := err.Error()
+	quoted, _ := json.Marshal(ssid)
+	for _, form := range []string{ssid, string(quoted[1 : len(quoted)-1]), url.QueryEscape(ssid), url.PathEscape(ssid), "ss\\u003cid"} {
+		if strings.Contains(msg, form) {
+			t.Errorf("message %q holds the ssid as %q", msg, form)
+		}
+	}
+	if strings.Count(msg, "[redacted]") < 3 {
+		t.Errorf("message %q: want each echo redacted", msg)
 	}
 }
 

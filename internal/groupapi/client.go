@@ -150,7 +150,7 @@ func New(opts Options) (*Client, error) {
 		budget:        budget,
 		maxRetryAfter: maxRetryAfter,
 		account:       opts.Account,
-		redact:        redactor{opts.Credentials.Token, opts.Credentials.SSID},
+		redact:        newRedactor(opts.Credentials.Token, opts.Credentials.SSID),
 	}, nil
 }
 

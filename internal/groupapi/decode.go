@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -85,6 +86,25 @@ const maxBodyText = 256
 // in an error: a service or proxy that echoes the request would put them
 // in status conditions and events.
 type redactor []string
+
+// newRedactor redacts each secret as sent and as an echo may spell it
+// again: JSON-escaped (json.Marshal escapes <, > and &), quoted by a
+// proxy into a URL or form.
+func newRedactor(secrets ...string) redactor {
+	var r redactor
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		quoted, _ := json.Marshal(s)
+		for _, form := range []string{s, string(quoted[1 : len(quoted)-1]), url.QueryEscape(s), url.PathEscape(s)} {
+			if !slices.Contains(r, form) {
+				r = append(r, form)
+			}
+		}
+	}
+	return r
+}
 
 // text is s with every credential replaced by "[redacted]", then cut to
 // maxBodyText bytes (on a rune boundary, marked "…"). Redacting first, a
