@@ -36,12 +36,14 @@ var (
 	managerKubeconfig string
 	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own,
 	// 20005 to 20007 the sharding story's, 20008 and 20009 the namespaced
-	// install's, 20010 the Secret-memory story's); the tokens must never
-	// show up in a log, an event or a status.
+	// install's, 20010 the Secret-memory story's, 20011 the ClusterAccount
+	// story's); the tokens must never show up in a log, an event or a
+	// status.
 	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
 		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b",
 		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9",
-		"20008": "e2e-token-hotel-8d3f", "20009": "e2e-token-india-e5a7", "20010": "e2e-token-kilo-88f3"}
+		"20008": "e2e-token-hotel-8d3f", "20009": "e2e-token-india-e5a7", "20010": "e2e-token-kilo-88f3",
+		"20011": "e2e-token-lima-4c2e"}
 )
 
 func TestMain(m *testing.M) {
