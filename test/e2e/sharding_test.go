@@ -223,7 +223,8 @@ func TestSharding(t *testing.T) {
 	// another shard still uses.
 	for _, m := range managers {
 		for _, l := range m.logLines(t) {
-			if msg, _ := l["msg"].(string); strings.HasPrefix(msg, "Released the credentials Secret") {
+			msg, _ := l["msg"].(string)
+			if ns, _ := l["namespace"].(string); strings.HasPrefix(msg, "Released the credentials Secret") && slices.Contains(namespaces, ns) {
 				t.Errorf("%s released %v while its Account still used it", m.name, l["Secret"])
 				break
 			}
