@@ -54,6 +54,13 @@ vet: ## go vet.
 test: manifests generate vet $(GOTESTSUM) $(K8S_BINS) ## Unit and envtest suites (real kube-apiserver and etcd from bin/k8s).
 	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GOTESTSUM) --format pkgname-and-test-fails -- $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
+	$(MAKE) test-packaging
+
+# Each packaging target adds itself as a prerequisite next to its own rule
+# (`test-packaging: image`), so this list stays in one place per concern.
+.PHONY: test-packaging
+test-packaging: build $(GOTESTSUM) $(K8S_BINS) ## What ships beside the manager: image, installer, chart, Argo CD health, alerts, dashboard.
+	cd test/packaging && go vet ./... && KUBEBUILDER_ASSETS=$(K8S_BIN) BIN=$(BIN) $(GOTESTSUM) --format pkgname-and-test-fails -- -count=1 ./...
 
 .PHONY: test-e2e
 test-e2e: build $(GOTESTSUM) $(K8S_BINS) ## Black-box e2e: built binaries, real kubectl, chaos, leader election.
