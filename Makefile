@@ -135,7 +135,8 @@ install: manifests ## Install the CRDs into the cluster in KUBECONFIG.
 	$(KUBECTL) apply --server-side -k config/crd
 
 .PHONY: uninstall
-uninstall: manifests ## Remove the CRDs (and every AgentGroup with them).
+uninstall: manifests ## Remove the CRDs and every AgentGroup with them (stops first if that would delete remote groups; YES=1 goes ahead).
+	KUBECTL=$(KUBECTL) hack/uninstall-guard.sh uninstall
 	$(KUBECTL) delete -k config/crd --ignore-not-found
 
 .PHONY: deploy
@@ -143,7 +144,8 @@ deploy: manifests ## Deploy the operator (config/default) into the cluster in KU
 	$(KUBECTL) apply --server-side -k config/default
 
 .PHONY: undeploy
-undeploy: ## Remove the operator.
+undeploy: ## Remove the operator and its CRDs (stops first if that would delete remote groups; YES=1 goes ahead).
+	KUBECTL=$(KUBECTL) hack/uninstall-guard.sh undeploy
 	$(KUBECTL) delete -k config/default --ignore-not-found
 
 ##@ Tools

@@ -5,6 +5,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
@@ -23,6 +24,16 @@ import (
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 )
 
+// parseDeletionPolicy accepts the two deletionPolicy values, spelled as in
+// the API.
+func parseDeletionPolicy(s string) (deepcallv1.DeletionPolicy, error) {
+	switch p := deepcallv1.DeletionPolicy(s); p {
+	case deepcallv1.DeletionDelete, deepcallv1.DeletionOrphan:
+		return p, nil
+	}
+	return "", fmt.Errorf("%q is not a deletion policy: use Delete or Orphan", s)
+}
+
 func main() {
 	var (
 		metricsAddr    string
@@ -39,6 +50,7 @@ func main() {
 		maxRetryAfter  time.Duration
 		watchSelector  string
 		insecureLocal  bool
+		deletion       string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
@@ -63,6 +75,8 @@ func main() {
 		"Let an Account's baseURL use plain http:// to 127.0.0.1, [::1] or localhost (a local simulator, demos, tests). Off: https:// only.")
 	flag.StringVar(&watchNS, "watch-namespaces", "",
 		"Comma-separated namespaces to cache and reconcile (a namespaced install: the manager needs permissions only there); empty: all namespaces.")
+	flag.StringVar(&deletion, "default-deletion-policy", string(deepcallv1.DeletionDelete),
+		"What deleting an AgentGroup that sets no spec.deletionPolicy does to its remote group: Delete, or Orphan to keep it.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -76,6 +90,11 @@ func main() {
 	namespaces, err := parseWatchNamespaces(watchNS)
 	if err != nil {
 		log.Error(err, "Unable to use --watch-namespaces")
+		os.Exit(1)
+	}
+	defaultDeletion, err := parseDeletionPolicy(deletion)
+	if err != nil {
+		log.Error(err, "Unable to use --default-deletion-policy")
 		os.Exit(1)
 	}
 	if err := checkPprofAddress(pprofAddr); err != nil {
@@ -156,6 +175,7 @@ func main() {
 		CreateSettle:            createSettle,
 		MaxConcurrentReconciles: concurrency,
 		ClusterAccounts:         clusterAccounts,
+		DefaultDeletionPolicy:   defaultDeletion,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the AgentGroup controller")
 		os.Exit(1)

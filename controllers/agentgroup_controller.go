@@ -64,6 +64,9 @@ type AgentGroupReconciler struct {
 	// for a manager confined to namespaces (--watch-namespaces): those
 	// get AccountNotAllowed.
 	ClusterAccounts bool
+	// DefaultDeletionPolicy applies to AgentGroups that set no
+	// deletionPolicy (--default-deletion-policy; "": Delete).
+	DefaultDeletionPolicy deepcallv1.DeletionPolicy
 
 	routine *routineEvents
 

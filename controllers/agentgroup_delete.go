@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -51,7 +52,7 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 	switch {
 	case id == "" && !pendingCreate(g):
 		return true, outcome{}
-	case g.Spec.Suspend, g.IsObserveOnly(), g.Spec.DeletionPolicy == deepcallv1.DeletionOrphan:
+	case g.Spec.Suspend, g.IsObserveOnly(), s.r.deletionPolicy(g) == deepcallv1.DeletionOrphan:
 		s.event(false, deepcallv1.EventOrphaned, "left remote group %s in place (%s)", id, keepReason(g))
 		return true, outcome{}
 	}
@@ -114,12 +115,20 @@ func (s *pass) deleteRemote(ctx context.Context) (bool, outcome) {
 	return true, outcome{}
 }
 
+// deletionPolicy is the AgentGroup's own, or the manager's default when it
+// sets none.
+func (r *AgentGroupReconciler) deletionPolicy(g *deepcallv1.AgentGroup) deepcallv1.DeletionPolicy {
+	return cmp.Or(g.Spec.DeletionPolicy, r.DefaultDeletionPolicy, deepcallv1.DeletionDelete)
+}
+
 func keepReason(g *deepcallv1.AgentGroup) string {
 	switch {
 	case g.Spec.Suspend:
 		return "suspended"
 	case g.IsObserveOnly():
 		return "managementPolicy Observe"
+	case g.Spec.DeletionPolicy == "":
+		return "deletionPolicy unset: the manager's --default-deletion-policy is Orphan"
 	}
 	return "deletionPolicy Orphan"
 }

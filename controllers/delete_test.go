@@ -8,13 +8,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
@@ -125,4 +128,44 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// TestDefaultDeletionPolicyOrphan: a cautious team runs the manager with
+// --default-deletion-policy=Orphan. An AgentGroup that says nothing about
+// deletion leaves its remote group when deleted; one that asks for Delete
+// still gets it.
+func TestDefaultDeletionPolicyOrphan(t *testing.T) {
+	s := newStory(t, withDefaultDeletionPolicy(deepcallv1.DeletionOrphan))
+	s.group("unsaid", func(g *deepcallv1.AgentGroup) { g.Spec.GroupName = "Unsaid" })
+	s.group("explicit", func(g *deepcallv1.AgentGroup) {
+		g.Spec.GroupName = "Explicit"
+		g.Spec.DeletionPolicy = deepcallv1.DeletionDelete
+	})
+	s.waitReady("unsaid")
+	s.waitReady("explicit")
+	if p := s.get("unsaid").Spec.DeletionPolicy; p != "" {
+		t.Errorf("stored deletionPolicy %q: the API server defaulted it, so the manager's default can never apply", p)
+	}
+	for _, name := range []string{"unsaid", "explicit"} {
+		s.must(k8s.Delete(ctxBG, s.get(name)))
+	}
+	s.waitGone("unsaid")
+	s.waitGone("explicit")
+	var names []string
+	for _, r := range s.remote() {
+		names = append(names, r.Name)
+	}
+	if fmt.Sprint(names) != "[Unsaid]" {
+		t.Errorf("remote groups left: %v, want [Unsaid] (the manager's default, Orphan)", names)
+	}
+	s.eventually(10*time.Second, func() error {
+		var list eventsv1.EventList
+		s.must(k8s.List(ctxBG, &list, client.InNamespace(s.ns)))
+		for _, e := range list.Items {
+			if e.Regarding.Name == "unsaid" && e.Reason == deepcallv1.EventOrphaned && strings.Contains(e.Note, "--default-deletion-policy") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Orphaned event on unsaid naming --default-deletion-policy")
+	})
 }

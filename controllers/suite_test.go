@@ -90,6 +90,8 @@ type story struct {
 	// allowInsecureLoopback is the manager's --allow-insecure-loopback
 	// (default true: the simulator is plain http on 127.0.0.1).
 	allowInsecureLoopback bool
+	// defaultDeletion is the manager's --default-deletion-policy ("": Delete).
+	defaultDeletion deepcallv1.DeletionPolicy
 	// factory wraps the clients the manager builds (nil: none).
 	wrap func(groupapi.Interface) groupapi.Interface
 	// registry and client are the running manager's.
@@ -154,6 +156,11 @@ func withoutInsecureLoopback() func(*story) {
 	return func(s *story) { s.allowInsecureLoopback = false }
 }
 
+// withDefaultDeletionPolicy runs the manager with --default-deletion-policy.
+func withDefaultDeletionPolicy(p deepcallv1.DeletionPolicy) func(*story) {
+	return func(s *story) { s.defaultDeletion = p }
+}
+
 // withSim replaces the story's simulator options.
 func withSim(o sim.Options) func(*story) { return func(s *story) { s.sim = sim.New(o) } }
 
@@ -188,6 +195,7 @@ func (s *story) start() {
 		Accounts:     registry,
 		CreateSettle: s.createSettle, MaxConcurrentReconciles: 4, StallRetry: s.stallRetry,
 		RoutineEventBurst: s.routineBurst, RoutineEventEvery: s.routineEvery, ClusterAccounts: true,
+		DefaultDeletionPolicy: s.defaultDeletion,
 	}).SetupWithManager(mgr))
 	done := make(chan struct{})
 	go func() {

@@ -114,8 +114,8 @@ type AgentGroupSpec struct {
 	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
 
 	// deletionPolicy: Delete removes the remote group when this AgentGroup
-	// is deleted; Orphan leaves it.
-	// +kubebuilder:default=Delete
+	// is deleted; Orphan leaves it. Unset: the manager's
+	// --default-deletion-policy (Delete unless the manager says otherwise).
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 

@@ -97,8 +97,9 @@ spec: {}
 		"accountRef":       map[string]any{"kind": "Account", "name": "default"},
 		"enabled":          true,
 		"managementPolicy": "Manage",
-		"deletionPolicy":   "Delete",
 		"adoptionPolicy":   "Never",
+		// Unset: the manager's --default-deletion-policy decides.
+		"deletionPolicy": nil,
 	}
 	for field, v := range want {
 		got, _, _ := unstructured.NestedFieldNoCopy(ag.Object, "spec", field)
