@@ -2,22 +2,17 @@ package packaging
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	lua "github.com/yuin/gopher-lua"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -38,16 +33,10 @@ var notReadyReasons = map[string]bool{
 	deepcallv1.ReasonDriftDetected: true, deepcallv1.ReasonDriftCorrected: true, // events
 }
 
-// healthStatus is what a health check returns (gitops-engine's HealthStatus).
-type healthStatus struct {
-	Status  string `json:"status"`
-	Message string `json:"message,omitempty"`
-}
-
-// healthCase is one entry of health_test.yaml, Argo CD's format.
-type healthCase struct {
-	HealthStatus healthStatus `json:"healthStatus"`
-	InputPath    string       `json:"inputPath"`
+// argoHealthCase is one entry of health_test.yaml, Argo CD's format.
+type argoHealthCase struct {
+	HealthStatus argoHealth `json:"healthStatus"`
+	InputPath    string     `json:"inputPath"`
 }
 
 // TestArgoCDHealthChecks runs each kind's health.lua on every case of its
@@ -55,10 +44,10 @@ type healthCase struct {
 // script from argocd-cm, and compares status and message exactly.
 func TestArgoCDHealthChecks(t *testing.T) {
 	for _, kind := range argocdKinds {
-		script := readFile(t, filepath.Join(argocdDir, kind, "health.lua"))
+		script := readRepoText(t, filepath.Join(argocdDir, kind, "health.lua"))
 		for _, c := range healthCases(t, kind) {
 			t.Run(kind+"/"+c.InputPath, func(t *testing.T) {
-				got, err := runHealthScript(script, readObject(t, kind, c.InputPath))
+				got, err := runHealthScript(script, readHealthInput(t, kind, c.InputPath))
 				if err != nil {
 					t.Fatalf("health.lua failed (Argo CD would show Unknown): %v", err)
 				}
@@ -75,12 +64,12 @@ func TestArgoCDHealthChecks(t *testing.T) {
 // has a case for each kind that reports it (a reason added later without
 // one fails here); each case's object has the conditions the operator
 // writes for its reason (Stalled for Failed, Reconciling for InProgress);
-// and the expected verdict is the one the reference gives that reason.
+// and the expected argoVerdict is the one the reference gives that reason.
 func TestArgoCDHealthCasesFollowTheReference(t *testing.T) {
-	doc := readFile(t, "../../docs/reference.md")
+	doc := readRepoText(t, "../../docs/reference.md")
 	tables := map[string]map[string]string{
-		"Account":    kstatusColumn(t, section(doc, "## Account", "## AgentGroup")),
-		"AgentGroup": kstatusColumn(t, section(doc, "## AgentGroup", "### Ownership and identity")),
+		"Account":    kstatusColumn(t, markdownSection(doc, "## Account", "## AgentGroup")),
+		"AgentGroup": kstatusColumn(t, markdownSection(doc, "## AgentGroup", "### Ownership and identity")),
 	}
 	tables["ClusterAccount"] = tables["Account"] // the same reasons and conditions
 
@@ -102,14 +91,14 @@ func TestArgoCDHealthCasesFollowTheReference(t *testing.T) {
 	for _, kind := range argocdKinds {
 		covered := map[string]bool{}
 		for _, c := range healthCases(t, kind) {
-			obj := readObject(t, kind, c.InputPath)
-			decodeStrictly(t, kind, c.InputPath, obj)
+			obj := readHealthInput(t, kind, c.InputPath)
+			decodeAsAPIObject(t, kind, c.InputPath, obj)
 			ready, readyCurrent, statusCurrent := checkConditions(t, kind, c.InputPath, obj, tables[kind])
 			if !readyCurrent {
 				continue
 			}
 			covered[ready.Reason] = true
-			want := healthStatus{Status: verdict(tables[kind][ready.Reason], ready.Reason), Message: ready.Reason + ": " + ready.Message}
+			want := argoHealth{Status: argoVerdict(tables[kind][ready.Reason], ready.Reason), Message: ready.Reason + ": " + ready.Message}
 			if !statusCurrent { // a pass that stopped short: kstatus says InProgress
 				want.Status = "Progressing"
 			}
@@ -134,7 +123,7 @@ func TestArgoCDHealthCasesFollowTheReference(t *testing.T) {
 // TestArgoCDConfigMapSnippet checks that the argocd-cm snippet that
 // config/argocd/README.md gives carries each health.lua exactly.
 func TestArgoCDConfigMapSnippet(t *testing.T) {
-	readme := readFile(t, "../../config/argocd/README.md")
+	readme := readRepoText(t, "../../config/argocd/README.md")
 	block := regexp.MustCompile("(?s)```yaml\n(apiVersion: v1\nkind: ConfigMap\n.*?)```").FindStringSubmatch(readme)
 	if block == nil {
 		t.Fatal("config/argocd/README.md has no ```yaml block with the argocd-cm ConfigMap")
@@ -148,7 +137,7 @@ func TestArgoCDConfigMapSnippet(t *testing.T) {
 	}
 	want := map[string]string{}
 	for _, kind := range argocdKinds {
-		want["resource.customizations.health.deepcall.agentgroups.dev_"+kind] = readFile(t, filepath.Join(argocdDir, kind, "health.lua"))
+		want["resource.customizations.health.deepcall.agentgroups.dev_"+kind] = readRepoText(t, filepath.Join(argocdDir, kind, "health.lua"))
 	}
 	for key, script := range want {
 		if cm.Data[key] != script {
@@ -162,167 +151,14 @@ func TestArgoCDConfigMapSnippet(t *testing.T) {
 	}
 }
 
-// TestArgoCDLuaSandbox checks that runHealthScript refuses what Argo CD
-// refuses, so that a script passing here does not fail there.
-func TestArgoCDLuaSandbox(t *testing.T) {
-	for name, tc := range map[string]struct {
-		script string
-		want   healthStatus
-		fails  bool
-	}{
-		"string library":           {script: `return {status = string.upper("healthy")}`, fails: true},
-		"string methods":           {script: `return {status = ("healthy"):upper()}`, fails: true},
-		"math library":             {script: `return {status = "Healthy", message = tostring(math.max(1, 2))}`, fails: true},
-		"os global":                {script: `return {status = "Healthy", message = tostring(os.time())}`, fails: true},
-		"io library":               {script: `io.write("x") return {status = "Healthy"}`, fails: true},
-		"a script that never ends": {script: `while true do end`, fails: true},
-		"a string returned":        {script: `return "Healthy"`, fails: true},
-		"a number as message":      {script: `return {status = "Healthy", message = 1}`, fails: true},
-		"os through require":       {script: `local os = require("os") return {status = "Healthy", message = tostring(os.time() > 0)}`, want: healthStatus{"Healthy", "true"}},
-		"table library":            {script: `local t = {} table.insert(t, "a") table.insert(t, "b") return {status = "Degraded", message = table.concat(t, ",")}`, want: healthStatus{"Degraded", "a,b"}},
-		"concatenating a number":   {script: `return {status = "Progressing", message = "generation " .. obj.metadata.generation}`, want: healthStatus{"Progressing", "generation 3"}},
-		"an unknown status":        {script: `return {status = "Fine"}`, want: healthStatus{"Unknown", "Lua returned an invalid health status"}},
-		"nothing returned":         {script: `local x = 1`, want: healthStatus{}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			got, err := runHealthScript(tc.script, map[string]any{"metadata": map[string]any{"generation": int64(3)}})
-			switch {
-			case tc.fails && err == nil:
-				t.Errorf("ran, returning %+v; Argo CD's sandbox refuses it", got)
-			case !tc.fails && err != nil:
-				t.Errorf("failed: %v", err)
-			case !tc.fails && got != tc.want:
-				t.Errorf("returned %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-// runHealthScript runs a health check as Argo CD (util/lua/lua.go) runs
-// one from argocd-cm, where useOpenLibs is false unless set: no standard
-// library but package, base, table and a "safe" os, a one-second limit,
-// the object as the global obj, the returned table read as JSON.
-func runHealthScript(script string, obj map[string]any) (healthStatus, error) {
-	l := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer l.Close()
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{
-		{lua.LoadLibName, lua.OpenPackage},
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-		{lua.OsLibName, openSafeOs},
-	} {
-		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.open), Protect: true}, lua.LString(lib.name)); err != nil {
-			return healthStatus{}, err
-		}
-	}
-	l.PreloadModule(lua.OsLibName, loadSafeOs)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	l.SetContext(ctx)
-	l.SetGlobal("obj", luaValue(l, obj))
-	if err := l.DoString(script); err != nil {
-		return healthStatus{}, err
-	}
-	return healthOf(l.Get(-1))
-}
-
-// safeOs are the os functions Argo CD offers, time and date, which its
-// oslib_safe.go copies from gopher-lua: gopher-lua's own are used here.
-var safeOs = func() map[string]lua.LGFunction {
-	l := lua.NewState()
-	defer l.Close()
-	os := l.GetGlobal(lua.OsLibName).(*lua.LTable)
-	return map[string]lua.LGFunction{
-		"time": os.RawGetString("time").(*lua.LFunction).GFunction,
-		"date": os.RawGetString("date").(*lua.LFunction).GFunction,
-	}
-}()
-
-// openSafeOs does what Argo CD's OpenSafeOs does: it registers the
-// functions under the table library's name, which is loaded already, so
-// nothing is added and the global os stays nil; only require("os")
-// (loadSafeOs) reaches them.
-func openSafeOs(l *lua.LState) int {
-	l.Push(l.RegisterModule(lua.TabLibName, safeOs))
-	return 1
-}
-
-func loadSafeOs(l *lua.LState) int {
-	l.Push(l.SetFuncs(l.NewTable(), safeOs))
-	return 1
-}
-
-// luaValue converts an object as Argo CD's decodeValue does.
-func luaValue(l *lua.LState, v any) lua.LValue {
-	switch v := v.(type) {
-	case bool:
-		return lua.LBool(v)
-	case float64:
-		return lua.LNumber(v)
-	case int64:
-		return lua.LNumber(v)
-	case int:
-		return lua.LNumber(v)
-	case string:
-		return lua.LString(v)
-	case json.Number:
-		return lua.LString(v)
-	case []any:
-		t := l.CreateTable(len(v), 0)
-		for _, item := range v {
-			t.Append(luaValue(l, item))
-		}
-		return t
-	case map[string]any:
-		t := l.CreateTable(0, len(v))
-		for key, item := range v {
-			t.RawSetH(lua.LString(key), luaValue(l, item))
-		}
-		return t
-	}
-	return lua.LNil
-}
-
-// healthOf reads a script's result as Argo CD's ExecuteHealthLua does:
-// nothing (or an empty table) is no health; a table's status and message
-// must be strings; a status Argo CD does not know is Unknown.
-func healthOf(v lua.LValue) (healthStatus, error) {
-	switch v := v.(type) {
-	case *lua.LNilType:
-		return healthStatus{}, nil
-	case *lua.LTable:
-		if k, _ := v.Next(lua.LNil); k == lua.LNil {
-			return healthStatus{}, nil
-		}
-		var h healthStatus
-		for key, dst := range map[string]*string{"status": &h.Status, "message": &h.Message} {
-			switch f := v.RawGetString(key).(type) {
-			case *lua.LNilType:
-			case lua.LString:
-				*dst = string(f)
-			default:
-				return healthStatus{}, fmt.Errorf("%s is a Lua %s; Argo CD reads a string", key, f.Type())
-			}
-		}
-		if !slices.Contains([]string{"Unknown", "Progressing", "Suspended", "Healthy", "Degraded", "Missing"}, h.Status) {
-			return healthStatus{Status: "Unknown", Message: "Lua returned an invalid health status"}, nil
-		}
-		return h, nil
-	}
-	return healthStatus{}, fmt.Errorf("expect table output from Lua script, not %s", v.Type())
-}
-
 // healthCases reads a kind's health_test.yaml, and checks that it names
 // every file of testdata/ once.
-func healthCases(t *testing.T, kind string) []healthCase {
+func healthCases(t *testing.T, kind string) []argoHealthCase {
 	t.Helper()
 	var file struct {
-		Tests []healthCase `json:"tests"`
+		Tests []argoHealthCase `json:"tests"`
 	}
-	if err := yaml.UnmarshalStrict([]byte(readFile(t, filepath.Join(argocdDir, kind, "health_test.yaml"))), &file); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(readRepoText(t, filepath.Join(argocdDir, kind, "health_test.yaml"))), &file); err != nil {
 		t.Fatalf("%s/health_test.yaml: %v", kind, err)
 	}
 	inputs, err := filepath.Glob(filepath.Join(argocdDir, kind, "testdata", "*.yaml"))
@@ -346,19 +182,19 @@ func healthCases(t *testing.T, kind string) []healthCase {
 	return file.Tests
 }
 
-// readObject reads a testdata object as Argo CD's own health tests do.
-func readObject(t *testing.T, kind, input string) map[string]any {
+// readHealthInput reads a testdata object as Argo CD's own health tests do.
+func readHealthInput(t *testing.T, kind, input string) map[string]any {
 	t.Helper()
 	obj := map[string]any{}
-	if err := yaml.Unmarshal([]byte(readFile(t, filepath.Join(argocdDir, kind, input))), &obj); err != nil {
+	if err := yaml.Unmarshal([]byte(readRepoText(t, filepath.Join(argocdDir, kind, input))), &obj); err != nil {
 		t.Fatalf("%s/%s: %v", kind, input, err)
 	}
 	return obj
 }
 
-// decodeStrictly checks that a testdata object is an object of the API:
+// decodeAsAPIObject checks that a testdata object is an object of the API:
 // its group and kind, and no field the types lack.
-func decodeStrictly(t *testing.T, kind, input string, obj map[string]any) {
+func decodeAsAPIObject(t *testing.T, kind, input string, obj map[string]any) {
 	t.Helper()
 	typed := map[string]any{"AgentGroup": &deepcallv1.AgentGroup{}, "Account": &deepcallv1.Account{}, "ClusterAccount": &deepcallv1.ClusterAccount{}}[kind]
 	raw, err := json.Marshal(obj)
@@ -380,13 +216,13 @@ func decodeStrictly(t *testing.T, kind, input string, obj map[string]any) {
 // the object's current generation, and whether status.observedGeneration
 // does (a pass that stopped short of the end, waiting or retrying, leaves
 // that one behind).
-func checkConditions(t *testing.T, kind, input string, obj map[string]any, table map[string]string) (ready condition, readyCurrent, statusCurrent bool) {
+func checkConditions(t *testing.T, kind, input string, obj map[string]any, table map[string]string) (ready reportedCondition, readyCurrent, statusCurrent bool) {
 	t.Helper()
 	var u struct {
 		Metadata struct{ Generation int64 }
 		Status   *struct {
 			ObservedGeneration int64
-			Conditions         []condition
+			Conditions         []reportedCondition
 		}
 	}
 	raw, _ := json.Marshal(obj)
@@ -394,16 +230,16 @@ func checkConditions(t *testing.T, kind, input string, obj map[string]any, table
 		t.Fatalf("%s/%s: %v", kind, input, err)
 	}
 	if u.Status == nil {
-		return condition{}, false, false
+		return reportedCondition{}, false, false
 	}
-	byType := map[string]condition{}
+	byType := map[string]reportedCondition{}
 	for _, c := range u.Status.Conditions {
 		byType[c.Type] = c
 	}
 	ready, ok := byType[deepcallv1.ConditionReady]
 	if !ok {
 		t.Errorf("%s/%s has a status without Ready", kind, input)
-		return condition{}, false, false
+		return reportedCondition{}, false, false
 	}
 	kstatus, ok := table[ready.Reason]
 	if !ok {
@@ -418,7 +254,7 @@ func checkConditions(t *testing.T, kind, input string, obj map[string]any, table
 		c, ok := byType[typ]
 		switch {
 		case ok != present:
-			t.Errorf("%s/%s: %s present: %v, but the operator writes it only for %s reasons", kind, input, typ, ok, map[bool]string{true: "InProgress", false: "Failed"}[typ == deepcallv1.ConditionReconciling])
+			t.Errorf("%s/%s: Ready reason %s (%s) with a %s condition: %v, the operator writes one: %v", kind, input, ready.Reason, kstatus, typ, ok, present)
 		case ok && (c.Status != "True" || c.Reason != ready.Reason || c.Message != ready.Message || c.ObservedGeneration != ready.ObservedGeneration):
 			t.Errorf("%s/%s: %s is %+v, the operator writes it True with Ready's reason, message and generation", kind, input, typ, c)
 		}
@@ -432,13 +268,13 @@ func checkConditions(t *testing.T, kind, input string, obj map[string]any, table
 	return ready, readyCurrent, statusCurrent
 }
 
-type condition struct {
+type reportedCondition struct {
 	Type, Status, Reason, Message string
 	ObservedGeneration            int64
 }
 
-// verdict is Argo CD's status for a reason with a kstatus verdict.
-func verdict(kstatus, reason string) string {
+// argoVerdict is Argo CD's status for a reason with a kstatus argoVerdict.
+func argoVerdict(kstatus, reason string) string {
 	switch {
 	case kstatus == "Current" && reason == deepcallv1.ReasonSuspended:
 		return "Suspended"
@@ -481,7 +317,7 @@ func reasonConstants(t *testing.T) []string {
 	return out
 }
 
-func section(doc, from, to string) string {
+func markdownSection(doc, from, to string) string {
 	i := strings.Index(doc, from)
 	if i < 0 {
 		return ""
@@ -524,7 +360,7 @@ func kstatusColumn(t *testing.T, sec string) map[string]string {
 	return out
 }
 
-func readFile(t *testing.T, path string) string {
+func readRepoText(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
