@@ -22,6 +22,7 @@ import (
 	"github.com/agentgroups/agentgroup-operator/controllers"
 	"github.com/agentgroups/agentgroup-operator/internal/accounts"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/version"
 )
 
 // parseDeletionPolicy accepts the two deletionPolicy values, spelled as in
@@ -51,6 +52,7 @@ func main() {
 		watchSelector  string
 		insecureLocal  bool
 		deletion       string
+		printVersion   bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
@@ -77,9 +79,14 @@ func main() {
 		"Comma-separated namespaces to cache and reconcile (a namespaced install: the manager needs permissions only there); empty: all namespaces.")
 	flag.StringVar(&deletion, "default-deletion-policy", string(deepcallv1.DeletionDelete),
 		"What deleting an AgentGroup that sets no spec.deletionPolicy does to its remote group: Delete, or Orphan to keep it.")
+	flag.BoolVar(&printVersion, "version", false, "Print the version stamped at build time and exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if printVersion {
+		fmt.Println(version.Version)
+		os.Exit(0)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 	shard, err := parseWatchSelector(watchSelector)
