@@ -551,6 +551,10 @@ func imageBuildContext(t *testing.T, root string) map[string]string {
 		if rel == ".git" || strings.HasPrefix(rel, ".git/") || strings.HasPrefix(rel, "bin/") {
 			t.Errorf("the build context holds %s: .dockerignore must leave out bin/ and .git", rel)
 		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			t.Errorf("the build context holds the symbolic link %s", rel)
+			return nil
+		}
 		if info, err := d.Info(); err == nil {
 			size += info.Size()
 		}
