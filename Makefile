@@ -7,18 +7,18 @@ BIN       := $(CURDIR)/bin
 K8S_BIN   := $(BIN)/k8s
 KUBECTL   ?= $(K8S_BIN)/kubectl
 
-# The version the manager prints with --version and the image carries in
-# its labels and default tag; `make image VERSION=v0.1.0` overrides it.
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-IMG      ?= ghcr.io/agentgroups/agentgroup-operator:$(VERSION)
-LDFLAGS  := -X github.com/agentgroups/agentgroup-operator/internal/version.Version=$(VERSION)
-
 # Tools, pinned.
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOTESTSUM_VERSION      ?= v1.13.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOTESTSUM      := $(BIN)/gotestsum-$(GOTESTSUM_VERSION)
+
+# The release's version (what the manager prints with --version, the
+# image's labels and default tag) and the image the installer pins.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMG      ?= ghcr.io/agentgroups/agentgroup-operator:$(VERSION)
+LDFLAGS  := -X github.com/agentgroups/agentgroup-operator/internal/version.Version=$(VERSION)
 
 K8S_BINS := $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl $(K8S_BIN)/kube-controller-manager
 K8S_BINS_SRC := hack/k8s-bins/go.mod hack/k8s-bins/go.sum
