@@ -130,6 +130,7 @@ IMAGE_BUILDER     := $(BIN)/image-builder
 
 .PHONY: image
 image: $(IMAGE_BUILDER) ## Build the image with no daemon: bin/image/agentgroup-operator.tar, tagged IMG (docker load, kind load image-archive, crane push).
+	$(if $(CA_BUNDLE),,$(error no CA bundle found on this machine: set CA_BUNDLE to a PEM file of CA certificates))
 	@mkdir -p $(dir $(IMAGE_TAR))
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(dir $(IMAGE_TAR))manager-linux-$(IMAGE_ARCH) .
 	$(IMAGE_BUILDER) -binary $(dir $(IMAGE_TAR))manager-linux-$(IMAGE_ARCH) -ca-bundle '$(CA_BUNDLE)' \
