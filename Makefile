@@ -137,7 +137,7 @@ image: $(IMAGE_BUILDER) ## Build the image with no daemon: bin/image/agentgroup-
 		-tag '$(IMG)' -version '$(VERSION)' -revision '$(REVISION)' -arch $(IMAGE_ARCH) -created $(SOURCE_DATE_EPOCH) -out $(IMAGE_TAR)
 	@echo "wrote $(IMAGE_TAR) ($(IMG))"
 
-$(IMAGE_BUILDER): hack/image/go.mod hack/image/go.sum hack/image/main.go
+$(IMAGE_BUILDER): hack/image/go.mod hack/image/go.sum $(wildcard hack/image/*.go)
 	@mkdir -p $(BIN)
 	cd hack/image && go build -o $@ .
 
