@@ -10,8 +10,14 @@ KUBECTL   ?= $(K8S_BIN)/kubectl
 # Tools, pinned.
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOTESTSUM_VERSION      ?= v1.13.0
+HELM_VERSION           ?= v4.3.1
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOTESTSUM      := $(BIN)/gotestsum-$(GOTESTSUM_VERSION)
+HELM           := $(BIN)/helm-$(HELM_VERSION)
+
+# The release's version and the image the installer pins.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMG     ?= ghcr.io/agentgroups/agentgroup-operator:$(VERSION)
 
 # The release's version (what the manager prints with --version, the
 # image's labels and default tag) and the image the installer pins.
@@ -38,8 +44,28 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the markers.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the markers (and the chart's copy of them).
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	@$(MAKE) --no-print-directory chart
+
+# The files of config/ the Helm chart reads (.Files.Get) instead of
+# retyping them: the generated CRDs and manager rules, and the other roles'
+# rules. `make chart` copies them into $(CHART)/files/ under the same
+# paths; one more file is one more line here.
+CHART := charts/agentgroup-operator
+CHART_FILES := \
+	$(wildcard config/crd/bases/*.yaml) \
+	config/rbac/role.yaml \
+	config/rbac/leader_election_role.yaml \
+	config/rbac/metrics_auth_role.yaml \
+	config/rbac/metrics_reader_role.yaml \
+	config/rbac/agentgroup_editor_role.yaml \
+	config/rbac/agentgroup_viewer_role.yaml
+
+.PHONY: chart
+chart: ## Copy the generated CRDs and RBAC rules into the Helm chart (make manifests runs it).
+	@rm -rf $(CHART)/files/config
+	@for f in $(CHART_FILES); do mkdir -p $(CHART)/files/$$(dirname $$f) && cp $$f $(CHART)/files/$$f; done
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -47,7 +73,7 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
 
 .PHONY: verify-gen
 verify-gen: manifests generate ## Fail when generated files are stale.
-	@git diff --exit-code -- config/crd config/rbac api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@git diff --exit-code -- config/crd config/rbac api charts || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: fmt
 fmt: ## go fmt.
@@ -72,6 +98,14 @@ test-packaging: build $(GOTESTSUM) $(K8S_BINS) ## What ships beside the manager:
 .PHONY: test-e2e
 test-e2e: build $(GOTESTSUM) $(K8S_BINS) ## Black-box e2e: built binaries, real kubectl, chaos, leader election.
 	$(GOTESTSUM) --format standard-verbose -- -tags e2e -count=1 -timeout 30m ./test/e2e
+
+# The e2e suite installs with dist/install.yaml and with the rendered chart.
+test-e2e: build-installer $(HELM)
+test-e2e: export HELM := $(HELM)
+
+# The chart's tests run bin/helm.
+test-packaging: $(HELM)
+test-packaging: export HELM := $(HELM)
 
 .PHONY: fuzz
 fuzz: ## A short run of the response-decoding fuzz test.
@@ -180,6 +214,25 @@ undeploy: ## Remove the operator and its CRDs (stops first if that would delete 
 	KUBECTL=$(KUBECTL) hack/uninstall-guard.sh undeploy
 	$(KUBECTL) delete -k config/default --ignore-not-found
 
+# The image is set by a kustomization in a temporary directory (there is
+# no kustomize binary to `edit set image`): IMG's name, tag and digest go
+# into its images: entry, which replaces config/manager's.
+INSTALLER ?= dist/install.yaml
+
+.PHONY: build-installer
+build-installer: manifests $(K8S_BIN)/kubectl ## Write $(INSTALLER) (config/default: CRDs, RBAC, Deployment of IMG, Service, NetworkPolicy).
+	@mkdir -p $(dir $(INSTALLER))
+	@overlay=$$(mktemp -d) && trap 'rm -rf "$$overlay"' EXIT && \
+	img='$(IMG)' && name=$${img%%@*} && digest= && \
+	if [[ $$img == *@* ]]; then digest=$${img#*@}; fi && \
+	tag= && if [[ $${name##*/} == *:* ]]; then tag=$${name##*:}; name=$${name%:*}; fi && \
+	{ echo "resources: [$$(realpath --relative-to=$$overlay config/default)]"; \
+	  echo "images:"; echo "- name: ghcr.io/agentgroups/agentgroup-operator"; echo "  newName: $$name"; \
+	  if [[ -n $$tag ]]; then echo "  newTag: \"$$tag\""; fi; \
+	  if [[ -n $$digest ]]; then echo "  digest: $$digest"; fi; } > $$overlay/kustomization.yaml && \
+	$(KUBECTL) kustomize $$overlay > $(INSTALLER)
+	@echo "wrote $(INSTALLER) for $(IMG)"
+
 ##@ Tools
 
 $(CONTROLLER_GEN):
@@ -191,3 +244,11 @@ $(GOTESTSUM):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 	mv $(BIN)/gotestsum $@
+
+.PHONY: helm
+helm: $(HELM) ## Build Helm into bin/.
+
+$(HELM):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/helm $@
