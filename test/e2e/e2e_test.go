@@ -21,8 +21,9 @@ import (
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
 )
 
-// The shipped install (config/default) and the ServiceAccount every
-// manager of the stories runs as.
+// The shipped installer (dist/install.yaml, config/default rendered by
+// `make build-installer`) and the ServiceAccount it creates, which every
+// manager of the stories runs as but the Helm chart's.
 const (
 	installNS = "agentgroup-system"
 	managerSA = "agentgroup-controller-manager"
@@ -37,13 +38,13 @@ var (
 	// Remote accounts (20003 and 20004 are the noisy-neighbour story's own,
 	// 20005 to 20007 the sharding story's, 20008 and 20009 the namespaced
 	// install's, 20010 the Secret-memory story's, 20011 the ClusterAccount
-	// story's); the tokens must never show up in a log, an event or a
-	// status.
+	// story's, 20012 the Helm chart's); the tokens must never show up in a
+	// log, an event or a status.
 	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
 		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b",
 		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9",
 		"20008": "e2e-token-hotel-8d3f", "20009": "e2e-token-india-e5a7", "20010": "e2e-token-kilo-88f3",
-		"20011": "e2e-token-lima-4c2e"}
+		"20011": "e2e-token-lima-4c2e", "20012": "e2e-token-mike-0b7d"}
 )
 
 func TestMain(m *testing.M) {
@@ -59,6 +60,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "bin/%s is missing: run `make test-e2e`, which builds it\n", bin)
 			os.Exit(1)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(root, installer)); err != nil {
+		fmt.Fprintf(os.Stderr, "%s is missing: run `make test-e2e`, which builds it (make build-installer)\n", installer)
+		os.Exit(1)
 	}
 	env, err = localenv.Start(root, dir)
 	if err != nil {
@@ -82,12 +87,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// install applies the shipped manifests, as `make deploy` does, and writes
-// the kubeconfig of their manager's ServiceAccount. The Deployment never
-// gets a Pod (nothing here runs one): the stories run bin/manager with
-// that kubeconfig instead.
+// installer is what `make build-installer` writes.
+var installer = filepath.Join("dist", "install.yaml")
+
+// install applies the installer as its users do, with server-side apply
+// (taking over the CRDs' fields, which envtest created), and writes the
+// kubeconfig of the ServiceAccount it creates (a TokenRequest token). The
+// Deployment never gets a Pod (nothing here runs one): the stories run
+// bin/manager with that kubeconfig instead, so that it has exactly the
+// installer's RBAC. TestHappyPath is the installer's convergence story.
 func install() error {
-	if err := env.Apply(filepath.Join("config", "default")); err != nil {
+	if _, err := env.Kubectl("", "apply", "--server-side", "--force-conflicts", "-f", installer); err != nil {
 		return err
 	}
 	managerKubeconfig = filepath.Join(env.Dir, "manager.kubeconfig")

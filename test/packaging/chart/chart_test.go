@@ -34,8 +34,8 @@ func render(t *testing.T, name string, flags ...string) string {
 	return packagingtest.HelmTemplate(t, append([]string{"-f", abs}, flags...)...)
 }
 
-// helm lint, plain and --strict (which also fails on a value a template
-// reads but values.yaml lacks), with each case's values.
+// helm lint, plain and --strict (which fails on warnings too, such as a
+// version that is not SemVer 2), with each case's values.
 func TestChartLints(t *testing.T) {
 	helm := packagingtest.Helm(t)
 	for _, name := range cases {
