@@ -15,10 +15,6 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOTESTSUM      := $(BIN)/gotestsum-$(GOTESTSUM_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
 
-# The release's version and the image the installer pins.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMG     ?= ghcr.io/agentgroups/agentgroup-operator:$(VERSION)
-
 # The release's version (what the manager prints with --version, the
 # image's labels and default tag) and the image the installer pins.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
