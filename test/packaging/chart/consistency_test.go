@@ -27,8 +27,7 @@ import (
 // config/default's namePrefix agentgroup- against the chart's release
 // prefix.
 func TestChartMatchesConfig(t *testing.T) {
-	// The chart's NetworkPolicy is off by default; config/default has one.
-	chart := packagingtest.Objects(t, render(t, "defaults", "--set", "networkPolicy.enabled=true"))
+	chart := packagingtest.Objects(t, render(t, "defaults"))
 	config := packagingtest.Objects(t, packagingtest.Kustomize(t, "config/default"))
 	compareInstalls(t, chart, config)
 }
@@ -37,7 +36,7 @@ func TestChartMatchesConfig(t *testing.T) {
 // RoleBinding in each watched namespace, no cluster-wide grant, and
 // --watch-namespaces.
 func TestNamespacedChartMatchesConfig(t *testing.T) {
-	chart := packagingtest.Objects(t, render(t, "namespaced", "--set", "networkPolicy.enabled=true"))
+	chart := packagingtest.Objects(t, render(t, "namespaced"))
 	config := packagingtest.Objects(t, packagingtest.Kustomize(t, "config/namespaced"))
 	compareInstalls(t, chart, config)
 }
