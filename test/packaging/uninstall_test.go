@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentgroups/agentgroup-operator/internal/localenv"
+	"github.com/agentgroups/agentgroup-operator/test/packaging/internal/packagingtest"
 )
 
 // TestUninstallStopsBeforeDeletingRemoteGroups: a person runs `make
@@ -16,17 +16,16 @@ import (
 // is Delete takes its remote group with it: the target stops, naming
 // those, until they are orphaned or the person says YES=1.
 func TestUninstallStopsBeforeDeletingRemoteGroups(t *testing.T) {
-	root := repoRoot(t)
-	env, err := localenv.Start(root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
+	cp := packagingtest.StartControlPlane(t)
 	apply := func(manifest string) {
 		t.Helper()
-		if out, err := env.Kubectl(manifest, "apply", "-f", "-"); err != nil {
+		if out, err := cp.Kubectl(manifest, "apply", "--server-side", "-f", "-"); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
+	}
+	apply(packagingtest.Kustomize(t, filepath.Join("config", "crd")))
+	if out, err := cp.Kubectl("", "wait", "--for=condition=Established", "crd/agentgroups.deepcall.agentgroups.dev"); err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 	apply(`apiVersion: v1
 kind: Namespace
@@ -47,14 +46,14 @@ kind: AgentGroup
 metadata: {name: watched, namespace: team-a}
 spec: {groupName: Watched, managementPolicy: Observe}
 `)
-	out, err := makeUninstall(t, env, root)
+	out, err := makeUninstall(t, cp)
 	if err == nil {
 		t.Fatalf("make uninstall went ahead with an AgentGroup that deletes its remote group:\n%s", out)
 	}
 	if !strings.Contains(out, "team-a/unsaid") || strings.Contains(out, "team-a/kept") || strings.Contains(out, "team-a/watched") {
 		t.Errorf("the warning should name team-a/unsaid only:\n%s", out)
 	}
-	if _, err := env.Kubectl("", "get", "crd", "agentgroups.deepcall.agentgroups.dev"); err != nil {
+	if _, err := cp.Kubectl("", "get", "crd", "agentgroups.deepcall.agentgroups.dev"); err != nil {
 		t.Fatalf("the CRD went although make uninstall stopped: %v", err)
 	}
 
@@ -63,31 +62,21 @@ kind: AgentGroup
 metadata: {name: unsaid, namespace: team-a}
 spec: {groupName: Unsaid, deletionPolicy: Orphan}
 `)
-	if out, err := makeUninstall(t, env, root); err != nil {
+	if out, err := makeUninstall(t, cp); err != nil {
 		t.Fatalf("make uninstall with every AgentGroup orphaned: %v\n%s", err, out)
 	}
-	if _, err := env.Kubectl("", "get", "crd", "agentgroups.deepcall.agentgroups.dev"); err == nil {
+	if _, err := cp.Kubectl("", "get", "crd", "agentgroups.deepcall.agentgroups.dev"); err == nil {
 		t.Error("the AgentGroup CRD is still there after make uninstall")
 	}
 }
 
 // makeUninstall runs `make uninstall` against env, as a person would with
 // their kubeconfig and without YES=1.
-func makeUninstall(t *testing.T, env *localenv.Env, root string) (string, error) {
+func makeUninstall(t *testing.T, cp *packagingtest.ControlPlane) (string, error) {
 	t.Helper()
-	cmd := exec.Command("make", "--no-print-directory", "uninstall", "KUBECTL="+env.Bin("k8s/kubectl"))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "YES=")
+	cmd := exec.Command("make", "--no-print-directory", "uninstall", "KUBECTL="+packagingtest.Kubectl(t))
+	cmd.Dir = packagingtest.Root()
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.Kubeconfig, "YES=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// repoRoot is the repository this module sits in.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }
