@@ -24,6 +24,7 @@ LDFLAGS  := -X github.com/agentgroups/agentgroup-operator/internal/version.Versi
 
 K8S_BINS := $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl $(K8S_BIN)/kube-controller-manager
 K8S_BINS_SRC := hack/k8s-bins/go.mod hack/k8s-bins/go.sum
+THIRDPARTY_CRDS_SRC := hack/thirdparty-crds/main.go hack/thirdparty-crds/go.mod hack/thirdparty-crds/go.sum
 
 FUZZTIME ?= 10s
 TEST_FLAGS ?= -race -count=1
@@ -189,6 +190,17 @@ $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kubectl $(K8S_BIN)/kube-controller-manager:
 $(K8S_BIN)/etcd: $(K8S_BINS_SRC) hack/k8s-bins/etcd/main.go
 	@mkdir -p $(K8S_BIN)
 	cd hack/k8s-bins && go build -o $@ ./etcd
+
+.PHONY: thirdparty-crds
+thirdparty-crds: $(BIN)/crds/SOURCES ## Write other projects' CRDs (ServiceMonitor, PrometheusRule, Argo CD, Flux) into bin/crds, for dry-runs.
+
+# Versions are pinned in hack/thirdparty-crds (go.mod, and main.go for Argo
+# CD); SOURCES, written last, lists what each file came from.
+$(BIN)/crds/SOURCES: $(THIRDPARTY_CRDS_SRC) $(CONTROLLER_GEN)
+	cd hack/thirdparty-crds && go run . -controller-gen $(CONTROLLER_GEN) -out $(BIN)/crds
+
+# The alerts' tests dry-run config/prometheus against these CRDs.
+test-packaging: thirdparty-crds
 
 ##@ Deployment
 
