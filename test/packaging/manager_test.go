@@ -55,7 +55,7 @@ func startLocalManager(t *testing.T, users map[string]string) *localManager {
 			return
 		}
 		if m.manager != nil {
-			t.Logf("the manager's log ends:\n%s", logTail(m.manager.Log, 40))
+			t.Logf("the manager's log ends:\n%s", lastLines(m.manager.Log, 40))
 		}
 		t.Logf("logs kept in %s", dir)
 	})
@@ -128,15 +128,16 @@ func (m *localManager) simDo(t *testing.T, method, path, body string) {
 	}
 }
 
-// sample is one scraped series: its labels, __name__ included, and value.
-type sample struct {
+// scrapedSeries is one series of a scrape: its labels, __name__ included,
+// and its value.
+type scrapedSeries struct {
 	labels map[string]string
 	value  float64
 }
 
 // scrape reads the manager's /metrics as the series Prometheus would
 // store: a histogram is its _bucket (with le), _sum and _count series.
-func (m *localManager) scrape() ([]sample, error) {
+func (m *localManager) scrape() ([]scrapedSeries, error) {
 	resp, err := http.Get("http://" + m.metrics + "/metrics")
 	if err != nil {
 		return nil, err
@@ -150,11 +151,11 @@ func (m *localManager) scrape() ([]sample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse /metrics: %w", err)
 	}
-	var out []sample
+	var out []scrapedSeries
 	for name, f := range families {
 		for _, metric := range f.GetMetric() {
 			series := func(suffix string, v float64, extra ...string) {
-				s := sample{labels: map[string]string{model.MetricNameLabel: name + suffix}, value: v}
+				s := scrapedSeries{labels: map[string]string{model.MetricNameLabel: name + suffix}, value: v}
 				for _, l := range metric.GetLabel() {
 					s.labels[l.GetName()] = l.GetValue()
 				}
@@ -203,8 +204,8 @@ func leValue(bound float64) string {
 	return strconv.FormatFloat(bound, 'g', -1, 64)
 }
 
-// total adds up the values of the series named name that carry lbls.
-func total(samples []sample, name string, lbls map[string]string) float64 {
+// seriesTotal adds up the values of the series named name that carry lbls.
+func seriesTotal(samples []scrapedSeries, name string, lbls map[string]string) float64 {
 	var sum float64
 	for _, s := range samples {
 		if s.labels[model.MetricNameLabel] != name {
@@ -221,9 +222,9 @@ func total(samples []sample, name string, lbls map[string]string) float64 {
 	return sum
 }
 
-// eventually retries f every half second until it succeeds or timeout
+// pollUntil retries f every half second until it succeeds or timeout
 // passes, then fails the test with its last error.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+func pollUntil(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -238,8 +239,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 	}
 }
 
-// logTail is the last n lines of a log file.
-func logTail(path string, n int) string {
+// lastLines is the last n lines of a log file.
+func lastLines(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()

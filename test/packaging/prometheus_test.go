@@ -115,7 +115,7 @@ func TestDashboard(t *testing.T) {
 // PrometheusRule) passes a server-side dry-run on an API server with the
 // Prometheus Operator's CRDs, whose schemas check its fields.
 func TestPrometheusManifestsDryRun(t *testing.T) {
-	a := startAPIServer(t)
+	a := startDryRunServer(t)
 	built, err := a.kubectl("", "kustomize", "config/prometheus")
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,8 @@ func TestPrometheusManifestsDryRun(t *testing.T) {
 // Account with a tight rate budget (client throttling), AgentGroups in
 // sync, one stalled on a name taken by hand, a failed listing, drift made
 // by hand and corrected, and a 429 with Retry-After. A misspelt metric or
-// label, or a label value the manager never sets, matches nothing.
+// label, a label value the manager never sets, or a by/on label its series
+// lack, matches nothing.
 func TestAlertsAndDashboardUseExposedMetrics(t *testing.T) {
 	exprs := append(ruleExprs(t), dashboardExprs(t, loadDashboard(t))...)
 	sels := selectors(t, exprs)
@@ -213,20 +214,19 @@ spec:
 	waitForSeries(t, m, "a 429 counted", "deepcall_api_throttled_total", map[string]string{"source": "server"})
 	m.simDo(t, "POST", "/_sim/throttle", fmt.Sprintf(`{"user":%q,"retryAfter":"0s"}`, user))
 
-	var unmatched []string
-	eventually(t, 60*time.Second, "every selector of the alerts and the dashboard selects scraped series", func() error {
+	pollUntil(t, 60*time.Second, "every selector of the alerts and the dashboard selects scraped series", func() error {
 		samples, err := m.scrape()
 		if err != nil {
 			return err
 		}
-		unmatched = unmatched[:0]
+		var unmatched []string
 		for _, s := range sels {
-			if !selects(s.matchers, samples) {
-				unmatched = append(unmatched, fmt.Sprintf("%s: %s", s.where, s.text))
+			if !s.selects(samples) {
+				unmatched = append(unmatched, s.String())
 			}
 		}
 		if len(unmatched) > 0 {
-			return fmt.Errorf("%d selectors select no series:\n%s\nthe manager exposes:\n%s", len(unmatched), strings.Join(unmatched, "\n"), names(samples))
+			return fmt.Errorf("%d selectors select no series:\n%s\nthe manager exposes:\n%s", len(unmatched), strings.Join(unmatched, "\n"), metricNames(samples))
 		}
 		return nil
 	})
@@ -255,12 +255,12 @@ func resync(t *testing.T, m *localManager, ns, name string) {
 // to more than 0.
 func waitForSeries(t *testing.T, m *localManager, what, name string, lbls map[string]string) {
 	t.Helper()
-	eventually(t, 60*time.Second, what, func() error {
+	pollUntil(t, 60*time.Second, what, func() error {
 		samples, err := m.scrape()
 		if err != nil {
 			return err
 		}
-		if v := total(samples, name, lbls); v <= 0 {
+		if v := seriesTotal(samples, name, lbls); v <= 0 {
 			return fmt.Errorf("%s%v is %v", name, lbls, v)
 		}
 		return nil
@@ -422,25 +422,51 @@ func dashboardExprs(t *testing.T, d dashboard) []promExpr {
 	return out
 }
 
-// selector is one series selector of an expression.
-type selector struct {
+// seriesSelector is one series selector of an expression, and the labels
+// the expression groups or matches its series by (sum by (account), and
+// on (account)), which those series must carry.
+type seriesSelector struct {
 	where, text string
 	matchers    []*labels.Matcher
+	by          []string
+}
+
+func (s seriesSelector) String() string {
+	if len(s.by) == 0 {
+		return s.where + ": " + s.text
+	}
+	return fmt.Sprintf("%s: %s with labels %v", s.where, s.text, s.by)
 }
 
 // selectors parses each expression and returns its series selectors.
-func selectors(t *testing.T, exprs []promExpr) []selector {
+func selectors(t *testing.T, exprs []promExpr) []seriesSelector {
 	t.Helper()
-	var out []selector
+	var out []seriesSelector
 	for _, e := range exprs {
 		expr, err := promqlParser.ParseExpr(e.expr)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", e.where, err, e.expr)
 		}
-		parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-			if vs, ok := n.(*parser.VectorSelector); ok {
-				out = append(out, selector{e.where, vs.String(), vs.LabelMatchers})
+		parser.Inspect(expr, func(n parser.Node, path []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok {
+				return nil
 			}
+			var by []string
+			for _, p := range path {
+				switch p := p.(type) {
+				case *parser.AggregateExpr:
+					if !p.Without {
+						by = append(by, p.Grouping...)
+					}
+				case *parser.BinaryExpr:
+					if p.VectorMatching != nil && p.VectorMatching.On {
+						by = append(by, p.VectorMatching.MatchingLabels...)
+					}
+				}
+			}
+			slices.Sort(by)
+			out = append(out, seriesSelector{e.where, vs.String(), vs.LabelMatchers, slices.Compact(by)})
 			return nil
 		})
 	}
@@ -450,12 +476,18 @@ func selectors(t *testing.T, exprs []promExpr) []selector {
 	return out
 }
 
-// selects reports whether some sample matches every matcher (a label a
-// series lacks matches as the empty string, as in Prometheus).
-func selects(matchers []*labels.Matcher, samples []sample) bool {
-	return slices.ContainsFunc(samples, func(s sample) bool {
-		for _, m := range matchers {
-			if !m.Matches(s.labels[m.Name]) {
+// selects reports whether some series matches every matcher (a label a
+// series lacks matches as the empty string, as in Prometheus) and carries
+// every label of by.
+func (s seriesSelector) selects(series []scrapedSeries) bool {
+	return slices.ContainsFunc(series, func(ss scrapedSeries) bool {
+		for _, m := range s.matchers {
+			if !m.Matches(ss.labels[m.Name]) {
+				return false
+			}
+		}
+		for _, l := range s.by {
+			if ss.labels[l] == "" {
 				return false
 			}
 		}
@@ -463,8 +495,8 @@ func selects(matchers []*labels.Matcher, samples []sample) bool {
 	})
 }
 
-// names lists the metric names in samples, for failure messages.
-func names(samples []sample) string {
+// metricNames lists the metric names in samples, for failure messages.
+func metricNames(samples []scrapedSeries) string {
 	var out []string
 	for _, s := range samples {
 		out = append(out, s.labels[model.MetricNameLabel])

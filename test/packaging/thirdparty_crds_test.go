@@ -16,17 +16,17 @@ import (
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
 )
 
-// apiServer is a kube-apiserver and etcd (envtest) with the project's CRDs
+// dryRunServer is a kube-apiserver and etcd (envtest) with the project's CRDs
 // and the other projects' CRDs of bin/crds (`make thirdparty-crds`)
 // installed and served, for server-side dry-runs of manifests that use
 // kinds such as ServiceMonitor, Application or HelmRelease.
-type apiServer struct {
+type dryRunServer struct {
 	root, kubeconfig string
 	env              *envtest.Environment
 }
 
-// startAPIServer starts one, stopped when the test ends.
-func startAPIServer(t *testing.T) *apiServer {
+// startDryRunServer starts one, stopped when the test ends.
+func startDryRunServer(t *testing.T) *dryRunServer {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -35,7 +35,7 @@ func startAPIServer(t *testing.T) *apiServer {
 	if _, err := os.Stat(filepath.Join(root, "bin", "crds", "SOURCES")); err != nil {
 		t.Fatal("bin/crds is missing: run `make test-packaging` (or `make thirdparty-crds`)")
 	}
-	a := &apiServer{root: root, env: &envtest.Environment{
+	a := &dryRunServer{root: root, env: &envtest.Environment{
 		BinaryAssetsDirectory: filepath.Join(root, "bin", "k8s"),
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases"), filepath.Join(root, "bin", "crds")},
 		ErrorIfCRDPathMissing: true,
@@ -55,7 +55,7 @@ func startAPIServer(t *testing.T) *apiServer {
 }
 
 // kubectl runs bin/k8s/kubectl against the API server, in the repository.
-func (a *apiServer) kubectl(stdin string, args ...string) (string, error) {
+func (a *dryRunServer) kubectl(stdin string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(a.root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", a.kubeconfig}, args...)...)
 	cmd.Dir = a.root
 	cmd.Stdin = strings.NewReader(stdin)
@@ -70,7 +70,7 @@ func (a *apiServer) kubectl(stdin string, args ...string) (string, error) {
 // server, and the kinds the shipped manifests and docs use are served at
 // the versions they use.
 func TestThirdPartyCRDsInstall(t *testing.T) {
-	a := startAPIServer(t)
+	a := startDryRunServer(t)
 
 	files, err := filepath.Glob(filepath.Join(a.root, "bin", "crds", "*.yaml"))
 	if err != nil {
