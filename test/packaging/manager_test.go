@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/agentgroups/agentgroup-operator/internal/localenv"
+	"github.com/agentgroups/agentgroup-operator/test/packaging/internal/packagingtest"
 )
 
 // localManager is a local control plane (the project's CRDs installed),
@@ -35,10 +36,7 @@ type localManager struct {
 // simulator's users, id to token.
 func startLocalManager(t *testing.T, users map[string]string) *localManager {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := packagingtest.Root()
 	for _, bin := range []string{"manager", "groupapi-sim", "k8s/kubectl", "k8s/kube-apiserver", "k8s/etcd", "k8s/kube-controller-manager"} {
 		if _, err := os.Stat(filepath.Join(root, "bin", bin)); err != nil {
 			t.Fatalf("bin/%s is missing: run `make test-packaging`, which builds it", bin)

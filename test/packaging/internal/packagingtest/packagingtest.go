@@ -1,7 +1,8 @@
-// Package packagingtest holds what the tests of the installer and the Helm
-// chart share: where the repository and its tools are, rendering the chart
-// and the kustomizations, reading multi-document YAML, and a bare control
-// plane (kube-apiserver and etcd, no CRDs) to apply manifests to.
+// Package packagingtest holds what the packaging tests share: where the
+// repository and its tools are, rendering the chart and the
+// kustomizations, reading multi-document YAML, and a control plane
+// (kube-apiserver and etcd, bare or with the CRDs given) to apply
+// manifests to.
 package packagingtest
 
 import (
@@ -205,15 +206,22 @@ type ControlPlane struct {
 // (default bin/k8s) until the test ends.
 func StartControlPlane(t testing.TB) *ControlPlane {
 	t.Helper()
+	return StartControlPlaneWithCRDs(t)
+}
+
+// StartControlPlaneWithCRDs is StartControlPlane with the CRDs of these
+// directories (or files) installed, and served before it returns.
+func StartControlPlaneWithCRDs(t testing.TB, crds ...string) *ControlPlane {
+	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = Bin("k8s")
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
-		t.Fatalf("start kube-apiserver and etcd from %s: %v", assets, err)
+		t.Fatalf("start kube-apiserver and etcd from %s (CRDs of %v): %v", assets, crds, err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	cp := &ControlPlane{Kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), kubectl: Kubectl(t)}
