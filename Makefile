@@ -57,7 +57,8 @@ CHART_FILES := \
 	config/rbac/metrics_auth_role.yaml \
 	config/rbac/metrics_reader_role.yaml \
 	config/rbac/agentgroup_editor_role.yaml \
-	config/rbac/agentgroup_viewer_role.yaml
+	config/rbac/agentgroup_viewer_role.yaml \
+	config/prometheus/prometheus_rule.yaml
 
 .PHONY: chart
 chart: ## Copy the generated CRDs and RBAC rules into the Helm chart (make manifests runs it).

@@ -95,6 +95,7 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Accounts.Forget(req.NamespacedName)
+			metrics.forgetAccount(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -123,6 +124,7 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 	r.eventOnTransition(obj, base, acct)
+	metrics.observeAccount(req.NamespacedName, acct)
 	return result, err
 }
 
@@ -237,7 +239,7 @@ func (r *AccountReconciler) reconcileClient(ctx context.Context, obj client.Obje
 		MaxRetryAfter:     r.MaxRetryAfter,
 
 		AllowInsecureLoopback: r.AllowInsecureLoopback,
-		Account:               strings.TrimPrefix(key.String(), "/"), // namespace/name; a ClusterAccount's name alone
+		Account:               accountLabel(key),
 	}
 	// userId credentials name their user; an ssid's user is learnt from
 	// the records a listing returns.

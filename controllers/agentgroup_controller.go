@@ -230,6 +230,7 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 // registry wakes those that wait for a listing or for their Account.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.routine = newRoutineEvents(r.Recorder, r.RoutineEventBurst, r.RoutineEventEvery)
+	metrics.setSettle(r.CreateSettle)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, peopleChangedAnnotations))).
 		Watches(&deepcallv1.AgentGroup{}, r.rivalsHandler()).

@@ -1,9 +1,12 @@
 package controllers
 
 import (
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -15,22 +18,28 @@ import (
 type objectMetrics struct {
 	conditions     *prometheus.GaugeVec
 	pendingCreates prometheus.Gauge
+	pastSettle     prometheus.GaugeFunc
 	driftDetected  prometheus.Counter
 	driftCorrected prometheus.Counter
+	accountReady   *prometheus.GaugeVec
 
-	mu      sync.Mutex
-	last    map[types.NamespacedName]map[string]string
-	pending map[types.NamespacedName]bool
+	mu   sync.Mutex
+	last map[types.NamespacedName]map[string]string
+	// pending holds when each unresolved add was sent.
+	pending map[types.NamespacedName]time.Time
+	// settle is the manager's --create-settle.
+	settle time.Duration
 }
 
 var metrics = newObjectMetrics()
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.conditions, metrics.pendingCreates, metrics.driftDetected, metrics.driftCorrected)
+	ctrlmetrics.Registry.MustRegister(metrics.conditions, metrics.pendingCreates, metrics.pastSettle,
+		metrics.driftDetected, metrics.driftCorrected, metrics.accountReady)
 }
 
 func newObjectMetrics() *objectMetrics {
-	return &objectMetrics{
+	m := &objectMetrics{
 		conditions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "deepcall_agentgroup_conditions",
 			Help: "AgentGroups by condition type and status.",
@@ -47,9 +56,63 @@ func newObjectMetrics() *objectMetrics {
 			Name: "deepcall_agentgroup_drift_corrected_total",
 			Help: "Times such differences were corrected (managementPolicy Manage).",
 		}),
+		accountReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "deepcall_account_ready",
+			Help: "1 while an Account (or ClusterAccount) is Ready, else 0; reason is its Ready reason.",
+		}, []string{"account", "reason"}),
 		last:    map[types.NamespacedName]map[string]string{},
-		pending: map[types.NamespacedName]bool{},
+		pending: map[types.NamespacedName]time.Time{},
 	}
+	m.pastSettle = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deepcall_agentgroup_pending_creates_past_settle",
+		Help: "AgentGroups whose add call was sent longer than --create-settle ago and whose outcome is still not recorded.",
+	}, m.countPastSettle)
+	return m
+}
+
+// countPastSettle is computed at each scrape: an add becomes overdue with
+// time alone, with no pass to notice it.
+func (m *objectMetrics) countPastSettle() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, sent := range m.pending {
+		if time.Since(sent) > m.settle {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+func (m *objectMetrics) setSettle(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.settle = d
+}
+
+// observeAccount sets the Account's one series to its Ready condition.
+func (m *objectMetrics) observeAccount(key types.NamespacedName, acct *deepcallv1.Account) {
+	ready := meta.FindStatusCondition(acct.Status.Conditions, deepcallv1.ConditionReady)
+	if ready == nil {
+		return
+	}
+	label := accountLabel(key)
+	m.accountReady.DeletePartialMatch(prometheus.Labels{"account": label})
+	v := 0.0
+	if ready.Status == "True" {
+		v = 1
+	}
+	m.accountReady.WithLabelValues(label, ready.Reason).Set(v)
+}
+
+func (m *objectMetrics) forgetAccount(key types.NamespacedName) {
+	m.accountReady.DeletePartialMatch(prometheus.Labels{"account": accountLabel(key)})
+}
+
+// accountLabel is the account label of the metrics: "namespace/name", or
+// a ClusterAccount's name alone (as the Group API client's metrics).
+func accountLabel(key types.NamespacedName) string {
+	return strings.TrimPrefix(key.String(), "/")
 }
 
 func (m *objectMetrics) observe(key types.NamespacedName, g *deepcallv1.AgentGroup) {
@@ -60,16 +123,27 @@ func (m *objectMetrics) observe(key types.NamespacedName, g *deepcallv1.AgentGro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.replace(key, now)
-	if p := pendingCreate(g); p != m.pending[key] {
-		m.setPending(key, p)
+	m.setPending(key, pendingSince(g))
+}
+
+// pendingSince is when g's unresolved add was sent (an unreadable intent
+// counts from its AgentGroup's creation); nil when there is none.
+func pendingSince(g *deepcallv1.AgentGroup) *time.Time {
+	p, err := createIntent(g)
+	switch {
+	case err != nil:
+		return &g.CreationTimestamp.Time
+	case p == nil:
+		return nil
 	}
+	return &p.StartedAt.Time
 }
 
 func (m *objectMetrics) forget(key types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.replace(key, nil)
-	m.setPending(key, false)
+	m.setPending(key, nil)
 }
 
 func (m *objectMetrics) replace(key types.NamespacedName, now map[string]string) {
@@ -86,14 +160,15 @@ func (m *objectMetrics) replace(key types.NamespacedName, now map[string]string)
 	}
 }
 
-func (m *objectMetrics) setPending(key types.NamespacedName, p bool) {
-	if p == m.pending[key] {
-		return
-	}
-	if p {
-		m.pendingCreates.Inc()
-		m.pending[key] = true
-	} else {
+func (m *objectMetrics) setPending(key types.NamespacedName, since *time.Time) {
+	_, was := m.pending[key]
+	switch {
+	case since != nil:
+		if !was {
+			m.pendingCreates.Inc()
+		}
+		m.pending[key] = *since
+	case was:
 		m.pendingCreates.Dec()
 		delete(m.pending, key)
 	}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
@@ -50,6 +52,34 @@ func TestObjectMetricsCountObjects(t *testing.T) {
 	check("both gone", 0, 0, 0)
 }
 
+// An add whose outcome is unrecorded past --create-settle is counted at
+// each scrape, with no pass needed to notice the time gone by.
+func TestPendingCreatesPastSettle(t *testing.T) {
+	m := newObjectMetrics()
+	m.setSettle(time.Minute)
+	sent := func(ago time.Duration) *deepcallv1.AgentGroup {
+		g := &deepcallv1.AgentGroup{}
+		g.Status.PendingCreate = &deepcallv1.PendingCreate{Name: "x", StartedAt: metav1.NewMicroTime(time.Now().Add(-ago))}
+		return g
+	}
+	m.observe(types.NamespacedName{Name: "old"}, sent(2*time.Minute))
+	m.observe(types.NamespacedName{Name: "new"}, sent(time.Second))
+	if got := testutil.ToFloat64(m.pastSettle); got != 1 {
+		t.Errorf("pending creates past settle %v, want 1 (the one sent 2m ago)", got)
+	}
+	if got := testutil.ToFloat64(m.pendingCreates); got != 2 {
+		t.Errorf("pending creates %v, want 2", got)
+	}
+	m.setSettle(time.Millisecond)
+	if got := testutil.ToFloat64(m.pastSettle); got != 2 {
+		t.Errorf("pending creates past a 1ms settle %v, want 2", got)
+	}
+	m.forget(types.NamespacedName{Name: "old"})
+	if got := testutil.ToFloat64(m.pastSettle); got != 1 {
+		t.Errorf("pending creates past settle after one resolved %v, want 1", got)
+	}
+}
+
 // The Group API metrics carry the Account a call was made for, and an
 // Account's series go with it: the label is bounded by the Accounts.
 func TestAPIMetricsCarryTheAccount(t *testing.T) {
@@ -63,6 +93,9 @@ func TestAPIMetricsCarryTheAccount(t *testing.T) {
 	if n := seriesOf(t, reg, "deepcall_api_requests_total", account); n == 0 {
 		t.Fatalf("no deepcall_api_requests_total series with account=%q", account)
 	}
+	if v := accountReady(t, account); v != "Synced=1" {
+		t.Errorf("deepcall_account_ready of %s: %s, want Synced=1", account, v)
+	}
 	s.must(k8s.Delete(ctxBG, &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "default"}}))
 	s.eventually(20*time.Second, func() error {
 		for _, name := range []string{"deepcall_api_requests_total", "deepcall_api_request_duration_seconds", "deepcall_api_throttled_total"} {
@@ -70,8 +103,37 @@ func TestAPIMetricsCarryTheAccount(t *testing.T) {
 				return fmt.Errorf("%d %s series with account=%q after the Account was deleted", n, name, account)
 			}
 		}
+		if v := accountReady(t, account); v != "" {
+			return fmt.Errorf("deepcall_account_ready of %s after the Account was deleted: %s", account, v)
+		}
 		return nil
 	})
+}
+
+// accountReady is the Account's deepcall_account_ready series, as
+// reason=value ("" when it has none).
+func accountReady(t *testing.T, account string) string {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		if f.GetName() != "deepcall_account_ready" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["account"] == account {
+				out = append(out, fmt.Sprintf("%s=%v", labels["reason"], m.GetGauge().GetValue()))
+			}
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // seriesOf counts the series of a metric with this account label.

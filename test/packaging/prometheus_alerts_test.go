@@ -41,23 +41,20 @@ var alertScenarios = map[string][]struct {
 		{"not ready for 40 minutes (a large apply)", []string{`deepcall_agentgroup_conditions{type="Ready",status="False"} 500+0x40 0+0x140`}, false},
 	},
 	"AgentGroupCreatePendingTooLong": {
-		{"an intent never settled", []string{`deepcall_agentgroup_pending_creates 1+0x180`}, true},
-		{"a stream of creates, each settled at once", []string{`deepcall_agentgroup_pending_creates ` + strings.Repeat("0 1 ", 90)}, false},
+		{"an intent never settled", []string{`deepcall_agentgroup_pending_creates_past_settle 1+0x180`}, true},
+		{"past settle for 10 minutes, then listed", []string{`deepcall_agentgroup_pending_creates_past_settle 1+0x10 0+0x170`}, false},
+		{"none past settle", []string{`deepcall_agentgroup_pending_creates_past_settle 0+0x180`}, false},
 	},
 	"AgentGroupDriftCorrectionSpike": {
 		{"2 corrections a minute", []string{`deepcall_agentgroup_drift_corrected_total 0+2x180`}, true},
 		{"one correction every 5 minutes", []string{`deepcall_agentgroup_drift_corrected_total 0+0.2x180`}, false},
 	},
-	"DeepCallAccountListFailing": {
-		{"every listing fails", []string{
-			`deepcall_api_requests_total{account="team/default",operation="list",result="retryable"} 0+12x180`,
-			`deepcall_api_requests_total{account="team/default",operation="list",result="success"} 40+0x180`}, true},
-		{"a listing fails now and then", []string{
-			`deepcall_api_requests_total{account="team/default",operation="list",result="retryable"} 0+0.1x180`,
-			`deepcall_api_requests_total{account="team/default",operation="list",result="success"} 0+0.1x180`}, false},
-		{"other calls fail, listings succeed", []string{
-			`deepcall_api_requests_total{account="team/default",operation="add",result="terminal"} 0+1x180`,
-			`deepcall_api_requests_total{account="team/default",operation="list",result="success"} 0+0.1x180`}, false},
+	"DeepCallAccountNotReady": {
+		{"credentials refused", []string{`deepcall_account_ready{account="team/default",reason="Unauthorized"} 0+0x180`}, true},
+		{"unreachable for 10 minutes, then ready", []string{
+			`deepcall_account_ready{account="team/default",reason="Unreachable"} 0+0x10`,
+			`deepcall_account_ready{account="team/default",reason="Synced"} _x10 1+0x170`}, false},
+		{"ready", []string{`deepcall_account_ready{account="platform",reason="Synced"} 1+0x180`}, false},
 	},
 	"DeepCallAPIErrorRatioHigh": {
 		{"half the calls fail", []string{

@@ -45,6 +45,10 @@ type promExpr struct{ where, expr string }
 // a runbook in docs/operations.md named after it.
 func TestAlertRules(t *testing.T) {
 	groups := alertRules(t)
+	operations, err := os.ReadFile(filepath.Join(packagingtest.Root(), "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
@@ -66,6 +70,9 @@ func TestAlertRules(t *testing.T) {
 			}
 			if got, want := r.Annotations["runbook_url"], runbooks+strings.ToLower(r.Alert); got != want {
 				t.Errorf("alert %s: runbook_url %q, want %q", r.Alert, got, want)
+			}
+			if !strings.Contains(string(operations), "\n### "+r.Alert+"\n") {
+				t.Errorf("alert %s: docs/operations.md has no section \"### %s\", its runbook", r.Alert, r.Alert)
 			}
 		}
 	}

@@ -41,6 +41,16 @@ func TestNamespacedChartMatchesConfig(t *testing.T) {
 	compareInstalls(t, chart, config)
 }
 
+// The chart's PrometheusRule holds config/prometheus's alerts, as they
+// are.
+func TestChartAlertsMatchConfig(t *testing.T) {
+	chart := packagingtest.One(t, packagingtest.Objects(t, render(t, "everything-on")), "PrometheusRule")
+	config := packagingtest.One(t, packagingtest.Objects(t, packagingtest.Kustomize(t, "config/prometheus")), "PrometheusRule")
+	if diff := cmp.Diff(config.Object["spec"], chart.Object["spec"]); diff != "" {
+		t.Errorf("the chart's alerts differ from config/prometheus/prometheus_rule.yaml (run `make chart`), -config +chart:\n%s", diff)
+	}
+}
+
 func compareInstalls(t *testing.T, chart, config []*unstructured.Unstructured) {
 	t.Run("kinds", func(t *testing.T) {
 		// config/ also creates its namespace; Helm installs into one.

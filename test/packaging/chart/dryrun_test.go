@@ -11,11 +11,9 @@ import (
 // object (schemas, RBAC escalation checks, the CRDs' own structural
 // checks) as an install would.
 func TestChartAppliesServerSide(t *testing.T) {
-	// The ServiceMonitor's kind exists only with the Prometheus Operator's
-	// CRDs, which this control plane lacks: that case goes without it.
-	without := map[string][]string{"everything-on": {"--set", "serviceMonitor.enabled=false"}}
-
-	cp := packagingtest.StartControlPlane(t)
+	// With the Prometheus Operator's CRDs, for the ServiceMonitor and the
+	// PrometheusRule.
+	cp := packagingtest.StartControlPlaneWithCRDs(t, packagingtest.ThirdPartyCRDs(t))
 	// The release's namespace and the watched ones exist before an install.
 	for _, ns := range []string{packagingtest.Namespace, "team-a", "team-b"} {
 		if _, err := cp.Kubectl("", "create", "namespace", ns); err != nil {
@@ -24,7 +22,7 @@ func TestChartAppliesServerSide(t *testing.T) {
 	}
 	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
-			rendered := render(t, name, without[name]...)
+			rendered := render(t, name)
 			if out, err := cp.Kubectl(rendered, "apply", "--server-side", "--dry-run=server", "--field-manager=helm", "-f", "-"); err != nil {
 				t.Errorf("%v", err)
 			} else {
