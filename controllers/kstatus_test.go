@@ -1,13 +1,6 @@
 package controllers
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +9,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/reasons"
 )
 
 // notReadyReasons are the reason constants that never appear on Ready.
@@ -31,19 +25,15 @@ var notReadyReasons = map[string]bool{
 // kstatus's verdict on an object in that state is the one
 // docs/reference.md states for it.
 func TestEveryReasonHasTheDocumentedKstatus(t *testing.T) {
-	reasons := reasonConstants(t)
-	if len(reasons) < 20 {
-		t.Fatalf("found only %d reason constants: is the parser looking at the right file?", len(reasons))
-	}
-	doc, err := os.ReadFile("../docs/reference.md")
+	all, err := reasons.Constants("../api/v1alpha1/conditions.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	documented := map[string]map[string]string{
-		"Account":    kstatusColumn(t, section(string(doc), "## Account", "## AgentGroup")),
-		"AgentGroup": kstatusColumn(t, section(string(doc), "## AgentGroup", "### Ownership and identity")),
+	documented, err := reasons.Documented("../docs/reference.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, r := range reasons {
+	for _, r := range all {
 		_, onGroup := agentGroupProgress[r]
 		_, onAccount := accountProgress[r]
 		if !onGroup && !onAccount && !notReadyReasons[r] {
@@ -62,75 +52,6 @@ func TestEveryReasonHasTheDocumentedKstatus(t *testing.T) {
 			}
 		}
 	}
-}
-
-// reasonConstants returns the values of the Reason* constants of the API.
-func reasonConstants(t *testing.T) []string {
-	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../api/v1alpha1/conditions.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range vs.Names {
-			if !strings.HasPrefix(name.Name, "Reason") || i >= len(vs.Values) {
-				continue
-			}
-			if lit, ok := vs.Values[i].(*ast.BasicLit); ok {
-				v, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, v)
-			}
-		}
-		return true
-	})
-	return out
-}
-
-func section(doc, from, to string) string {
-	i := strings.Index(doc, from)
-	j := strings.Index(doc[i+len(from):], to)
-	if i < 0 || j < 0 {
-		return ""
-	}
-	return doc[i : i+len(from)+j]
-}
-
-var kstatusWord = regexp.MustCompile(`^(Current|InProgress|Failed)\b`)
-
-// kstatusColumn maps each table row's `Reason` to its kstatus cell.
-func kstatusColumn(t *testing.T, sec string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, line := range strings.Split(sec, "\n") {
-		if !strings.HasPrefix(line, "|") {
-			continue
-		}
-		reason, verdict := "", ""
-		for _, cell := range strings.Split(line, "|") {
-			cell = strings.TrimSpace(cell)
-			if strings.HasPrefix(cell, "`") && strings.HasSuffix(cell, "`") && reason == "" {
-				reason = strings.Trim(cell, "`")
-			}
-			if m := kstatusWord.FindString(cell); m != "" {
-				verdict = m
-			}
-		}
-		if reason != "" && verdict != "" {
-			out[reason] = verdict
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no reason rows with a kstatus column in:\n%s", sec)
-	}
-	return out
 }
 
 // computeKstatus builds an object of kind whose last pass ended in reason,

@@ -3,20 +3,16 @@ package packaging
 import (
 	"bytes"
 	"encoding/json"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/reasons"
 )
 
 // The Argo CD health checks live in Argo CD's resource_customizations
@@ -66,18 +62,17 @@ func TestArgoCDHealthChecks(t *testing.T) {
 // writes for its reason (Stalled for Failed, Reconciling for InProgress);
 // and the expected argoVerdict is the one the reference gives that reason.
 func TestArgoCDHealthCasesFollowTheReference(t *testing.T) {
-	doc := readRepoText(t, "../../docs/reference.md")
-	tables := map[string]map[string]string{
-		"Account":    kstatusColumn(t, markdownSection(doc, "## Account", "## AgentGroup")),
-		"AgentGroup": kstatusColumn(t, markdownSection(doc, "## AgentGroup", "### Ownership and identity")),
+	tables, err := reasons.Documented("../../docs/reference.md")
+	if err != nil {
+		t.Fatal(err)
 	}
 	tables["ClusterAccount"] = tables["Account"] // the same reasons and conditions
 
-	reasons := reasonConstants(t)
-	if len(reasons) < 20 {
-		t.Fatalf("found only %d reason constants: is the parser looking at the right file?", len(reasons))
+	all, err := reasons.Constants("../../api/v1alpha1/conditions.go")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, r := range reasons {
+	for _, r := range all {
 		_, onGroup := tables["AgentGroup"][r]
 		_, onAccount := tables["Account"][r]
 		if !onGroup && !onAccount && !notReadyReasons[r] {
@@ -284,80 +279,6 @@ func argoVerdict(kstatus, reason string) string {
 		return "Degraded"
 	}
 	return "Progressing"
-}
-
-// reasonConstants returns the values of the API's Reason* constants, read
-// from its source so that a reason added later cannot be missed.
-func reasonConstants(t *testing.T) []string {
-	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../../api/v1alpha1/conditions.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range vs.Names {
-			if !strings.HasPrefix(name.Name, "Reason") || i >= len(vs.Values) {
-				continue
-			}
-			if lit, ok := vs.Values[i].(*ast.BasicLit); ok {
-				v, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, v)
-			}
-		}
-		return true
-	})
-	return out
-}
-
-func markdownSection(doc, from, to string) string {
-	i := strings.Index(doc, from)
-	if i < 0 {
-		return ""
-	}
-	j := strings.Index(doc[i+len(from):], to)
-	if j < 0 {
-		return ""
-	}
-	return doc[i : i+len(from)+j]
-}
-
-var kstatusWord = regexp.MustCompile(`^(Current|InProgress|Failed)\b`)
-
-// kstatusColumn maps each table row's `Reason` to its kstatus cell, as
-// controllers/kstatus_test.go reads the same tables.
-func kstatusColumn(t *testing.T, sec string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, line := range strings.Split(sec, "\n") {
-		if !strings.HasPrefix(line, "|") {
-			continue
-		}
-		reason, kstatus := "", ""
-		for _, cell := range strings.Split(line, "|") {
-			cell = strings.TrimSpace(cell)
-			if strings.HasPrefix(cell, "`") && strings.HasSuffix(cell, "`") && reason == "" {
-				reason = strings.Trim(cell, "`")
-			}
-			if m := kstatusWord.FindString(cell); m != "" {
-				kstatus = m
-			}
-		}
-		if reason != "" && kstatus != "" {
-			out[reason] = kstatus
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no reason rows with a kstatus column in:\n%s", sec)
-	}
-	return out
 }
 
 func readRepoText(t *testing.T, path string) string {
