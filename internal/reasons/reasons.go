@@ -8,9 +8,9 @@ package reasons
 import (
 	"fmt"
 	"go/ast"
-	"os"
 	"go/parser"
 	"go/token"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
