@@ -71,7 +71,7 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
 
 .PHONY: verify-gen
 verify-gen: manifests generate ## Fail when generated files are stale.
-	@git diff --exit-code -- config/crd config/rbac api charts || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@git diff --exit-code -- config/crd config/rbac api charts && [ -z "$$(git status --porcelain --untracked-files=all -- config/crd config/rbac api charts)" ] || { git status --short -- config/crd config/rbac api charts; echo "generated files are stale or not committed: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: fmt
 fmt: ## go fmt.
@@ -223,7 +223,7 @@ undeploy: ## Remove the operator and its CRDs (stops first if that would delete 
 	KUBECTL=$(KUBECTL) hack/uninstall-guard.sh undeploy
 	$(KUBECTL) delete -k config/default --ignore-not-found
 
-# The image is set by a kustomization in a temporary directory (there is
+# The image is set by a kustomization in a directory under bin/ (there is
 # no kustomize binary to `edit set image`): IMG's name, tag and digest go
 # into its images: entry, which replaces config/manager's.
 INSTALLER ?= dist/install.yaml
@@ -231,11 +231,11 @@ INSTALLER ?= dist/install.yaml
 .PHONY: build-installer
 build-installer: manifests $(K8S_BIN)/kubectl ## Write $(INSTALLER) (config/default: CRDs, RBAC, Deployment of IMG, Service, NetworkPolicy).
 	@mkdir -p $(dir $(INSTALLER))
-	@overlay=$$(mktemp -d) && trap 'rm -rf "$$overlay"' EXIT && \
+	@mkdir -p $(BIN) && overlay=$$(mktemp -d $(BIN)/installer-overlay.XXXXXX) && trap 'rm -rf "$$overlay"' EXIT && \
 	img='$(IMG)' && name=$${img%%@*} && digest= && \
 	if [[ $$img == *@* ]]; then digest=$${img#*@}; fi && \
 	tag= && if [[ $${name##*/} == *:* ]]; then tag=$${name##*:}; name=$${name%:*}; fi && \
-	{ echo "resources: [$$(realpath --relative-to=$$overlay config/default)]"; \
+	{ echo "resources: [../../config/default]"; \
 	  echo "images:"; echo "- name: ghcr.io/agentgroups/agentgroup-operator"; echo "  newName: $$name"; \
 	  if [[ -n $$tag ]]; then echo "  newTag: \"$$tag\""; fi; \
 	  if [[ -n $$digest ]]; then echo "  digest: $$digest"; fi; } > $$overlay/kustomization.yaml && \

@@ -113,6 +113,7 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	base := acct.DeepCopy()
 	result, err := r.reconcileClient(ctx, obj, acct)
 	if !acct.DeletionTimestamp.IsZero() {
+		metrics.forgetAccount(req.NamespacedName)
 		return r.reconcileDelete(ctx, obj, acct, base)
 	}
 	if perr := r.patchStatus(ctx, obj, base, acct); perr != nil {

@@ -12,13 +12,6 @@ import (
 	"github.com/agentgroups/agentgroup-operator/internal/reasons"
 )
 
-// notReadyReasons are the reason constants that never appear on Ready.
-var notReadyReasons = map[string]bool{
-	deepcallv1.ReasonInSync: true, deepcallv1.ReasonOutOfSync: true, // InSync
-	deepcallv1.ReasonWithinBudget: true, deepcallv1.ReasonIntervalStretched: true, // SyncBudget
-	deepcallv1.ReasonDriftDetected: true, deepcallv1.ReasonDriftCorrected: true, // events
-}
-
 // TestEveryReasonHasTheDocumentedKstatus reads every Reason constant from
 // the API's source, so a reason added later cannot be missed: each one is
 // a Ready reason of AgentGroup or Account (or declared not to be), and
@@ -36,7 +29,7 @@ func TestEveryReasonHasTheDocumentedKstatus(t *testing.T) {
 	for _, r := range all {
 		_, onGroup := agentGroupProgress[r]
 		_, onAccount := accountProgress[r]
-		if !onGroup && !onAccount && !notReadyReasons[r] {
+		if !onGroup && !onAccount && !reasons.NotOnReady[r] {
 			t.Errorf("reason %s: no kstatus decided (add it to agentGroupProgress or accountProgress)", r)
 		}
 	}

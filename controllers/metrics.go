@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -25,6 +26,9 @@ type objectMetrics struct {
 
 	mu   sync.Mutex
 	last map[types.NamespacedName]map[string]string
+	// accountReasons holds each Account's reason label, so its series is
+	// replaced only when the reason changes (a scrape never finds none).
+	accountReasons map[types.NamespacedName]string
 	// pending holds when each unresolved add was sent.
 	pending map[types.NamespacedName]time.Time
 	// settle is the manager's --create-settle.
@@ -60,8 +64,9 @@ func newObjectMetrics() *objectMetrics {
 			Name: "deepcall_account_ready",
 			Help: "1 while an Account (or ClusterAccount) is Ready, else 0; reason is its Ready reason.",
 		}, []string{"account", "reason"}),
-		last:    map[types.NamespacedName]map[string]string{},
-		pending: map[types.NamespacedName]time.Time{},
+		last:           map[types.NamespacedName]map[string]string{},
+		pending:        map[types.NamespacedName]time.Time{},
+		accountReasons: map[types.NamespacedName]string{},
 	}
 	m.pastSettle = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deepcall_agentgroup_pending_creates_past_settle",
@@ -96,16 +101,26 @@ func (m *objectMetrics) observeAccount(key types.NamespacedName, acct *deepcallv
 	if ready == nil {
 		return
 	}
-	label := accountLabel(key)
-	m.accountReady.DeletePartialMatch(prometheus.Labels{"account": label})
 	v := 0.0
-	if ready.Status == "True" {
+	if ready.Status == metav1.ConditionTrue {
 		v = 1
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	label := accountLabel(key)
+	if old, ok := m.accountReasons[key]; ok && old != ready.Reason {
+		m.accountReady.DeleteLabelValues(label, old)
+	}
+	m.accountReasons[key] = ready.Reason
 	m.accountReady.WithLabelValues(label, ready.Reason).Set(v)
 }
 
+// forgetAccount drops the series of an Account that is gone or going: its
+// readiness no longer holds anything up.
 func (m *objectMetrics) forgetAccount(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.accountReasons, key)
 	m.accountReady.DeletePartialMatch(prometheus.Labels{"account": accountLabel(key)})
 }
 

@@ -7,12 +7,14 @@
 set -euo pipefail
 kubectl=${KUBECTL:-kubectl}
 
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
 if ! rows=$("$kubectl" get agentgroups.deepcall.agentgroups.dev -A --ignore-not-found \
-	-o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.spec.deletionPolicy}/{.spec.managementPolicy}/{.spec.suspend}{"\n"}{end}' 2>&1); then
-	case "$rows" in
+	-o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.spec.deletionPolicy}/{.spec.managementPolicy}/{.spec.suspend}{"\n"}{end}' 2>"$errors"); then
+	case "$(cat "$errors")" in
 	*"doesn't have a resource type"*) exit 0 ;; # no CRD: nothing to lose
 	esac
-	echo "$rows" >&2
+	cat "$errors" >&2
 	exit 1
 fi
 # Observe and suspended AgentGroups never delete; Orphan ones keep theirs.

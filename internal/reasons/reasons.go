@@ -14,7 +14,17 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
+
+// NotOnReady are the reason constants that never appear on Ready: no
+// kstatus verdict or health check is owed for them.
+var NotOnReady = map[string]bool{
+	deepcallv1.ReasonInSync: true, deepcallv1.ReasonOutOfSync: true, // InSync
+	deepcallv1.ReasonWithinBudget: true, deepcallv1.ReasonIntervalStretched: true, // SyncBudget
+	deepcallv1.ReasonDriftDetected: true, deepcallv1.ReasonDriftCorrected: true, // events
+}
 
 // Constants returns the values of the Reason* constants declared in the
 // Go file at path (api/v1alpha1/conditions.go).

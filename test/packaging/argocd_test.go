@@ -21,14 +21,6 @@ const argocdDir = "../../config/argocd/deepcall.agentgroups.dev"
 
 var argocdKinds = []string{"AgentGroup", "Account", "ClusterAccount"}
 
-// notReadyReasons are the reason constants that never appear on Ready
-// (the same split as controllers/kstatus_test.go's): no health case needs them.
-var notReadyReasons = map[string]bool{
-	deepcallv1.ReasonInSync: true, deepcallv1.ReasonOutOfSync: true, // InSync
-	deepcallv1.ReasonWithinBudget: true, deepcallv1.ReasonIntervalStretched: true, // SyncBudget
-	deepcallv1.ReasonDriftDetected: true, deepcallv1.ReasonDriftCorrected: true, // events
-}
-
 // argoHealthCase is one entry of health_test.yaml, Argo CD's format.
 type argoHealthCase struct {
 	HealthStatus argoHealth `json:"healthStatus"`
@@ -75,11 +67,11 @@ func TestArgoCDHealthCasesFollowTheReference(t *testing.T) {
 	for _, r := range all {
 		_, onGroup := tables["AgentGroup"][r]
 		_, onAccount := tables["Account"][r]
-		if !onGroup && !onAccount && !notReadyReasons[r] {
-			t.Errorf("reason %s is in neither Ready table of docs/reference.md: document it or declare it in notReadyReasons", r)
+		if !onGroup && !onAccount && !reasons.NotOnReady[r] {
+			t.Errorf("reason %s is in neither Ready table of docs/reference.md: document it or declare it in reasons.NotOnReady (internal/reasons)", r)
 		}
-		if notReadyReasons[r] && (onGroup || onAccount) {
-			t.Errorf("reason %s is in a Ready table of docs/reference.md but declared in notReadyReasons", r)
+		if reasons.NotOnReady[r] && (onGroup || onAccount) {
+			t.Errorf("reason %s is in a Ready table of docs/reference.md but declared in reasons.NotOnReady", r)
 		}
 	}
 

@@ -54,6 +54,9 @@ var alertScenarios = map[string][]struct {
 		{"unreachable for 10 minutes, then ready", []string{
 			`deepcall_account_ready{account="team/default",reason="Unreachable"} 0+0x10`,
 			`deepcall_account_ready{account="team/default",reason="Synced"} _x10 1+0x170`}, false},
+		{"not ready throughout, for reasons that change", []string{
+			`deepcall_account_ready{account="team/default",reason="Unreachable"} 0+0x10`,
+			`deepcall_account_ready{account="team/default",reason="Unauthorized"} _x10 0+0x170`}, true},
 		{"ready", []string{`deepcall_account_ready{account="platform",reason="Synced"} 1+0x180`}, false},
 	},
 	"DeepCallAPIErrorRatioHigh": {

@@ -74,7 +74,9 @@ spec: {groupName: Unsaid, deletionPolicy: Orphan}
 // their kubeconfig and without YES=1.
 func makeUninstall(t *testing.T, cp *packagingtest.ControlPlane) (string, error) {
 	t.Helper()
-	cmd := exec.Command("make", "--no-print-directory", "uninstall", "KUBECTL="+packagingtest.Kubectl(t))
+	// -o manifests: regenerating config/ and the chart's copy of it here
+	// would pull files from under the tests running beside this one.
+	cmd := exec.Command("make", "--no-print-directory", "-o", "manifests", "uninstall", "KUBECTL="+packagingtest.Kubectl(t))
 	cmd.Dir = packagingtest.Root()
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.Kubeconfig, "YES=")
 	out, err := cmd.CombinedOutput()

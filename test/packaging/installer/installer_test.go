@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/agentgroups/agentgroup-operator/test/packaging/internal/packagingtest"
 )
@@ -106,7 +107,7 @@ func TestInstallerContents(t *testing.T) {
 	if np.Namespace != d.Namespace || !sel.Matches(pods) {
 		t.Errorf("NetworkPolicy %s/%s (pods %v) does not select the manager Pods %s/%v", np.Namespace, np.Name, sel, d.Namespace, pods)
 	}
-	tcp := networkingv1.NetworkPolicyPort{Protocol: ptr(corev1.ProtocolTCP), Port: ptr(intstr.FromInt32(8443))}
+	tcp := networkingv1.NetworkPolicyPort{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(8443))}
 	wantPolicy := networkingv1.NetworkPolicySpec{
 		PodSelector: np.Spec.PodSelector,
 		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -144,5 +145,3 @@ func TestInstallerAppliesServerSide(t *testing.T) {
 		t.Error(err)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
