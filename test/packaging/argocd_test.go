@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,6 +45,22 @@ func TestArgoCDHealthChecks(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A ClusterAccount reports exactly what an Account does, so Argo CD needs
+// the same script under both kinds (one file per kind is its layout); the
+// ClusterAccount's fewer cases are enough only while the two stay equal.
+func TestArgoCDClusterAccountScriptIsAccounts(t *testing.T) {
+	code := func(kind string) string { // without the header comment naming the kind
+		script := readRepoText(t, filepath.Join(argocdDir, kind, "health.lua"))
+		for strings.HasPrefix(script, "--") {
+			_, script, _ = strings.Cut(script, "\n")
+		}
+		return script
+	}
+	if code("ClusterAccount") != code("Account") {
+		t.Error("ClusterAccount/health.lua differs from Account/health.lua: keep them equal, or give ClusterAccount a case for every Account reason")
 	}
 }
 
