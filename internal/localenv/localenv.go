@@ -227,3 +227,28 @@ func Kubeconfig(c *rest.Config) *clientcmdapi.Config {
 	cfg.CurrentContext = "local"
 	return cfg
 }
+
+// AccountYAML is a namespace holding a credentials Secret (user, token)
+// and the Account "default" for the simulator at simAddr (plain http on
+// loopback: the manager needs --allow-insecure-loopback), limited to rps
+// requests a second.
+func AccountYAML(ns, user, token, simAddr string, rps int) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: %[1]s}
+stringData: {userId: "%[2]s", token: "%[3]s"}
+---
+apiVersion: deepcall.agentgroups.dev/v1alpha1
+kind: Account
+metadata: {name: default, namespace: %[1]s}
+spec:
+  baseURL: http://%[4]s
+  credentialsSecretRef: {name: creds}
+  requestsPerSecond: %[5]d
+  burst: %[5]d
+`, ns, user, token, simAddr, rps)
+}

@@ -219,24 +219,7 @@ func account(t *testing.T, ns, user string) {
 // accountYAML is the namespace, credentials Secret and Account that
 // account applies.
 func accountYAML(ns, user string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: creds, namespace: %[1]s}
-stringData: {userId: "%[2]s", token: "%[3]s"}
----
-apiVersion: deepcall.agentgroups.dev/v1alpha1
-kind: Account
-metadata: {name: default, namespace: %[1]s}
-spec:
-  baseURL: http://%[4]s
-  credentialsSecretRef: {name: creds}
-  requestsPerSecond: 25
-  burst: 25
-`, ns, user, users[user], simAddr)
+	return localenv.AccountYAML(ns, user, users[user], simAddr, 25)
 }
 
 func groupYAML(ns, name, groupName string, members, receivers []string) string {

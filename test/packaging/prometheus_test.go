@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
+	"github.com/agentgroups/agentgroup-operator/internal/localenv"
 	"github.com/agentgroups/agentgroup-operator/test/packaging/internal/packagingtest"
 )
 
@@ -162,24 +163,7 @@ func TestAlertsAndDashboardUseExposedMetrics(t *testing.T) {
 
 	const user, token, ns = "30001", "packaging-token-7d1e", "alerts"
 	m := startLocalManager(t, map[string]string{user: token})
-	m.kubectl(t, fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: creds, namespace: %[1]s}
-stringData: {userId: "%[2]s", token: "%[3]s"}
----
-apiVersion: deepcall.agentgroups.dev/v1alpha1
-kind: Account
-metadata: {name: default, namespace: %[1]s}
-spec:
-  baseURL: http://%[4]s
-  credentialsSecretRef: {name: creds}
-  requestsPerSecond: 1
-  burst: 1
-`, ns, user, token, m.sim), "apply", "-f", "-")
+	m.kubectl(t, localenv.AccountYAML(ns, user, token, m.sim, 1), "apply", "-f", "-")
 	m.kubectl(t, "", "-n", ns, "wait", "--for=condition=Ready", "account/default", "--timeout=60s")
 
 	// A group made by hand takes the name "taken": its AgentGroup stalls
