@@ -146,7 +146,7 @@ bench: build $(K8S_BINS) ## Measure calls, time to Ready, RSS and CPU against a 
 build: ## Build bin/manager, bin/groupapi-sim and bin/kubectl-agentgroup.
 	go build -ldflags '$(LDFLAGS)' -o $(BIN)/manager .
 	go build -o $(BIN)/groupapi-sim ./cmd/groupapi-sim
-	@if [ -d cmd/kubectl-agentgroup ] && ls cmd/kubectl-agentgroup/*.go >/dev/null 2>&1; then go build -o $(BIN)/kubectl-agentgroup ./cmd/kubectl-agentgroup; fi
+	go build -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-agentgroup ./cmd/kubectl-agentgroup
 
 # make image: the same image as the Dockerfile, built here with no daemon
 # and no network (hack/image, a module of its own so that

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -495,16 +493,7 @@ func (r *AccountReconciler) reconcileDelete(ctx context.Context, obj client.Obje
 
 // credentialsFrom reads the Secret's keys. Errors name keys, never values.
 func credentialsFrom(s *corev1.Secret) (groupapi.Credentials, error) {
-	c := groupapi.Credentials{SSID: string(s.Data["ssid"]), UserID: string(s.Data["userId"]), Token: string(s.Data["token"])}
-	if err := c.Validate(); err != nil {
-		keys := make([]string, 0, len(s.Data))
-		for k := range s.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return groupapi.Credentials{}, fmt.Errorf("Secret %s must hold either the key ssid, or the keys userId and token (non-empty); it holds [%s]", s.Name, strings.Join(keys, ", "))
-	}
-	return c, nil
+	return groupapi.CredentialsFromSecret(s.Name, s.Data)
 }
 
 func syncInterval(acct *deepcallv1.Account) time.Duration {

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // Credentials authenticate every request: a session id, or a user id and
@@ -33,6 +35,21 @@ func (c Credentials) Validate() error {
 		return errors.New("credentials need both userId and token")
 	}
 	return errors.New("credentials need ssid, or userId and token")
+}
+
+// CredentialsFromSecret reads the keys of a credentials Secret (its name
+// and data). Errors name keys, never values.
+func CredentialsFromSecret(name string, data map[string][]byte) (Credentials, error) {
+	c := Credentials{SSID: string(data["ssid"]), UserID: string(data["userId"]), Token: string(data["token"])}
+	if err := c.Validate(); err != nil {
+		keys := make([]string, 0, len(data))
+		for k := range data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return Credentials{}, fmt.Errorf("Secret %s must hold either the key ssid, or the keys userId and token (non-empty); it holds [%s]", name, strings.Join(keys, ", "))
+	}
+	return c, nil
 }
 
 // String redacts the secrets, so a credential printed by mistake leaks

@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for _, bin := range []string{"manager", "groupapi-sim", "k8s/kubectl", "k8s/kube-apiserver"} {
+	for _, bin := range []string{"manager", "groupapi-sim", "kubectl-agentgroup", "k8s/kubectl", "k8s/kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(root, "bin", bin)); err != nil {
 			fmt.Fprintf(os.Stderr, "bin/%s is missing: run `make test-e2e`, which builds it\n", bin)
 			os.Exit(1)

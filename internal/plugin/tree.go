@@ -1,0 +1,8 @@
+package plugin
+
+import "github.com/spf13/cobra"
+
+// TODO(issue 13): built by a helper; replaced before this issue stops.
+func newTreeCommand(f *Factory) *cobra.Command {
+	return &cobra.Command{Use: "tree", Hidden: true}
+}
