@@ -11,9 +11,11 @@ KUBECTL   ?= $(K8S_BIN)/kubectl
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOTESTSUM_VERSION      ?= v1.13.0
 HELM_VERSION           ?= v4.3.1
+KREW_VERSION           ?= v0.4.3
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOTESTSUM      := $(BIN)/gotestsum-$(GOTESTSUM_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
+KREW           := $(BIN)/krew-$(KREW_VERSION)
 
 # The release's version (what the manager prints with --version, the
 # image's labels and default tag) and the image the installer pins.
@@ -37,6 +39,9 @@ all: build
 .PHONY: help
 help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+print-%: ## Print a make variable (print-PLUGIN_PLATFORMS), for scripts and tests.
+	@echo $($*)
 
 ##@ Development
 
@@ -90,7 +95,7 @@ test: manifests generate vet $(GOTESTSUM) $(K8S_BINS) ## Unit and envtest suites
 # Each packaging target adds itself as a prerequisite next to its own rule
 # (`test-packaging: image`), so this list stays in one place per concern.
 .PHONY: test-packaging
-test-packaging: build $(GOTESTSUM) $(K8S_BINS) ## What ships beside the manager: image, installer, chart, Argo CD health, alerts, dashboard.
+test-packaging: build $(GOTESTSUM) $(K8S_BINS) ## What ships beside the manager: image, installer, chart, Argo CD health, alerts, dashboard, the plugin's krew manifest.
 	cd test/packaging && go vet ./... && KUBEBUILDER_ASSETS=$(K8S_BIN) BIN=$(BIN) $(GOTESTSUM) --format pkgname-and-test-fails -- -count=1 ./...
 
 .PHONY: test-e2e
@@ -101,9 +106,10 @@ test-e2e: build $(GOTESTSUM) $(K8S_BINS) ## Black-box e2e: built binaries, real 
 test-e2e: build-installer $(HELM)
 test-e2e: export HELM := $(HELM)
 
-# The chart's tests run bin/helm.
-test-packaging: $(HELM)
+# The chart's tests run bin/helm; the plugin's, krew.
+test-packaging: $(HELM) $(KREW)
 test-packaging: export HELM := $(HELM)
+test-packaging: export KREW := $(KREW)
 
 .PHONY: fuzz
 fuzz: ## A short run of the response-decoding fuzz test.
@@ -147,6 +153,17 @@ build: ## Build bin/manager, bin/groupapi-sim and bin/kubectl-agentgroup.
 	go build -ldflags '$(LDFLAGS)' -o $(BIN)/manager .
 	go build -o $(BIN)/groupapi-sim ./cmd/groupapi-sim
 	go build -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-agentgroup ./cmd/kubectl-agentgroup
+
+# make plugin-dist: the release archives of kubectl-agentgroup for each of
+# PLUGIN_PLATFORMS in dist/plugin/, and its krew manifest, rendered from
+# plugins/agentgroup.yaml with their sha256s, in dist/krew/agentgroup.yaml.
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+PLUGIN_DIST_FLAGS ?=
+
+.PHONY: plugin-dist
+plugin-dist: ## Archives of kubectl-agentgroup for PLUGIN_PLATFORMS and the krew manifest, in dist/.
+	go run ./hack/plugin-dist -tag '$(VERSION)' -platforms '$(PLUGIN_PLATFORMS)' -ldflags '$(LDFLAGS)' \
+		-source-date-epoch '$(SOURCE_DATE_EPOCH)' $(PLUGIN_DIST_FLAGS)
 
 # make image: the same image as the Dockerfile, built here with no daemon
 # and no network (hack/image, a module of its own so that
@@ -261,3 +278,9 @@ $(HELM):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 	mv $(BIN)/helm $@
+
+# krew, to install the plugin from its manifest as users do (test-packaging).
+$(KREW):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install sigs.k8s.io/krew/cmd/krew@$(KREW_VERSION)
+	mv $(BIN)/krew $@

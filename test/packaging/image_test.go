@@ -49,11 +49,11 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version := "pkgtest-" + imageRandomHex(t)
+	version := "pkgtest-" + randomHex(t)
 	revision := imageGitRevision(root)
 	tarPath := filepath.Join(t.TempDir(), "image.tar")
 	start := time.Now()
-	imageMake(t, root, "image", "VERSION="+version, "IMAGE_TAR="+tarPath)
+	runMake(t, root, "image", "VERSION="+version, "IMAGE_TAR="+tarPath)
 	t.Logf("make image: %s", time.Since(start).Round(time.Second))
 
 	// IMG's default is the ghcr.io repository tagged with VERSION;
@@ -145,7 +145,7 @@ func TestImage(t *testing.T) {
 
 // imageMake runs make in the repository with its own variables only: a
 // make running this test passes its command line down in MAKEFLAGS.
-func imageMake(t *testing.T, root string, args ...string) {
+func runMake(t *testing.T, root string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -159,7 +159,7 @@ func imageMake(t *testing.T, root string, args ...string) {
 	}
 }
 
-func imageRandomHex(t *testing.T) string {
+func randomHex(t *testing.T) string {
 	b := make([]byte, 4)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
