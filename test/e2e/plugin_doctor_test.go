@@ -61,7 +61,7 @@ func TestPluginDoctor(t *testing.T) {
 		`  ok    latency getGroupAgentRelation: 2 calls, min [\d.]+ ms, median [\d.]+ ms, max [\d.]+ ms`,
 		`  ok    Retry-After: no 429 answered`,
 		`  ok    redirects: none`,
-		`16 ok, 0 warn, 0 FAIL, 1 skipped: the operator can reconcile this account`,
+		`18 ok, 0 warn, 0 FAIL, 1 skipped: the operator can reconcile this account`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + want + `$`).MatchString(out) {
 			t.Errorf("doctor's output has no line matching %s", want)

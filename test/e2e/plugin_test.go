@@ -16,7 +16,9 @@ import (
 // on stdout and stderr and its exit code.
 func agentgroup(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(env.Bin("k8s/kubectl"), append([]string{"--kubeconfig", env.Kubeconfig, "agentgroup", "--allow-insecure-loopback"}, args...)...)
+	// kubectl takes no flag before a plugin's name: --kubeconfig goes to
+	// the plugin, which reads kubectl's flags.
+	cmd := exec.Command(env.Bin("k8s/kubectl"), append([]string{"agentgroup", "--kubeconfig", env.Kubeconfig, "--allow-insecure-loopback"}, args...)...)
 	cmd.Dir = env.Root
 	cmd.Env = append(os.Environ(), "PATH="+env.Bin("")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Stdin = strings.NewReader(stdin)
