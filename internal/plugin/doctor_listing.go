@@ -86,8 +86,10 @@ func (d *apiDoctor) checkListing(ctx context.Context, r *report) (listed []group
 	switch {
 	case !fullOK && quickOK:
 		creds.add(verdictSkip, "user", "not checked: the records' user_id comes with the listing without quick, which failed")
-	case !fullOK:
+	case !fullOK && d.stopped != "":
 		creds.add(verdictSkip, "user", "not checked: %s", d.stopped)
+	case !fullOK:
+		creds.add(verdictSkip, "user", "not checked: the listing failed")
 	}
 	switch {
 	case fullOK:

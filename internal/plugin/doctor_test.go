@@ -302,6 +302,11 @@ func TestDoctorDeviations(t *testing.T) {
 			failed:  true,
 			want:    []string{`  FAIL  getGroupAgentRelation 1: 200 OK in [\d.]+ ms, groupData an object, no relationData: the operator would read every group as having no members and assign them again on every check`},
 		},
+		"groupData without an id (GROUP_API.md's Seen fields only)": {
+			deviate: replace("getGroupAgentRelation", `("groupData":\{[^}]*)"group_id":\d+,?`, `$1`),
+			failed:  true,
+			want:    []string{`  FAIL  getGroupAgentRelation 1: HTTP 200, groupData: response holds no list of records in [\d.]+ ms: the operator could not read its groups' members`},
+		},
 		"receive_call missing": {
 			deviate: replace("getGroupAgentRelation", `,?"receive_call":\d`, ``),
 			failed:  true,
