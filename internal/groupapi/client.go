@@ -240,9 +240,15 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		}
 	}
 	start := time.Now()
+	observe, _ := ctx.Value(observerKey{}).(func(Exchange))
+	ex := Exchange{Op: op}
 	defer func() {
 		requestDuration.WithLabelValues(c.account, string(op)).Observe(time.Since(start).Seconds())
 		requestsTotal.WithLabelValues(c.account, string(op), string(Classify(err))).Inc()
+		if observe != nil {
+			ex.Duration, ex.Err = time.Since(start), err
+			observe(ex)
+		}
 	}()
 
 	if c.creds.SSID != "" {
@@ -270,11 +276,17 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 		return &APIError{Op: op, Err: transportError(err)}
 	}
 	defer resp.Body.Close()
+	ex.HTTPStatus = resp.StatusCode
+	ex.RetryAfter = resp.Header.Get("Retry-After")
+	ex.Location = c.redact.all(resp.Header.Get("Location"))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
 		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Message: c.redirected(resp)}
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if observe != nil {
+		ex.Body = []byte(c.redact.all(string(raw)))
+	}
 	if err != nil {
 		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Err: transportError(err)}
 	}
@@ -317,6 +329,36 @@ type beforeSendKey struct{}
 // with the moment the add is actually sent.
 func WithBeforeSend(ctx context.Context, hook func() error) context.Context {
 	return context.WithValue(ctx, beforeSendKey{}, hook)
+}
+
+// observerKey carries the hook WithObserver installs.
+type observerKey struct{}
+
+// Exchange is one request sent and what came back, as an observer sees
+// it: enough to check an answer's raw shape without a second HTTP client.
+type Exchange struct {
+	Op Operation
+	// HTTPStatus is 0 when no answer came (Err says why).
+	HTTPStatus int
+	// RetryAfter and Location are the answer's headers, as sent (Location
+	// stripped of the credentials).
+	RetryAfter string
+	Location   string
+	// Body is the answer's body with every credential replaced by
+	// "[redacted]", uncut; nil for a redirect or no answer.
+	Body     []byte
+	Duration time.Duration
+	// Err is what the call returned (nil: success).
+	Err error
+}
+
+// WithObserver returns a context whose calls each report their Exchange
+// to observe once they went to the network, after the answer is judged;
+// calls held back by the rate limit or the before-send hook are not
+// reported. kubectl agentgroup doctor checks a brand host's
+// answers this way.
+func WithObserver(ctx context.Context, observe func(Exchange)) context.Context {
+	return context.WithValue(ctx, observerKey{}, observe)
 }
 
 // notSent marks a failure that happened before the request left.

@@ -106,15 +106,21 @@ func newRedactor(secrets ...string) redactor {
 	return r
 }
 
-// text is s with every credential replaced by "[redacted]", then cut to
-// maxBodyText bytes (on a rune boundary, marked "…"). Redacting first, a
-// cut never leaves part of a credential.
-func (r redactor) text(s string) string {
+// all is s with every credential replaced by "[redacted]".
+func (r redactor) all(s string) string {
 	for _, secret := range r {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
 		}
 	}
+	return s
+}
+
+// text is s redacted (all), then cut to maxBodyText bytes (on a rune
+// boundary, marked "…"). Redacting first, a cut never leaves part of a
+// credential.
+func (r redactor) text(s string) string {
+	s = r.all(s)
 	if len(s) <= maxBodyText {
 		return s
 	}
@@ -155,29 +161,57 @@ func flexBool(raw json.RawMessage) bool {
 	return json.Unmarshal(raw, &b) == nil && b
 }
 
-func firstID(rec map[string]json.RawMessage) string {
+// Record is one record of an answer, its fields kept raw.
+type Record = map[string]json.RawMessage
+
+// GroupIDOf finds a record's group id and the key it is under: group_id
+// (GROUP_API.md), or groupId, groupid or id; "" when none holds one.
+func GroupIDOf(rec Record) (key, id string) {
 	for _, k := range []string{"group_id", "groupId", "groupid", "id"} {
 		if id := flexString(rec[k]); id != "" {
-			return id
+			return k, id
 		}
 	}
-	return ""
+	return "", ""
 }
 
-// records finds the array of records in a response: the array itself, or
-// the one array an object wraps.
-func records(raw json.RawMessage) ([]map[string]json.RawMessage, error) {
+func firstID(rec Record) string {
+	_, id := GroupIDOf(rec)
+	return id
+}
+
+// RecordsForm says how a response held its records.
+type RecordsForm struct {
+	Kind RecordsKind
+	// Key wraps the list (RecordsWrapped).
+	Key string
+}
+
+// RecordsKind is the form of a response's records.
+type RecordsKind string
+
+const (
+	RecordsNone    RecordsKind = "none"    // empty or null
+	RecordsList    RecordsKind = "list"    // the response is the list (GROUP_API.md)
+	RecordsWrapped RecordsKind = "wrapped" // an object wrapping the list under Key
+	RecordsSingle  RecordsKind = "single"  // the response is one record
+)
+
+// Records finds the records in a response: the list itself, the one list
+// an object wraps, or a single record. Every answer's records are read
+// this way.
+func Records(raw json.RawMessage) ([]Record, RecordsForm, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return nil, RecordsForm{Kind: RecordsNone}, nil
 	}
-	var list []map[string]json.RawMessage
+	var list []Record
 	if json.Unmarshal(raw, &list) == nil {
-		return list, nil
+		return list, RecordsForm{Kind: RecordsList}, nil
 	}
-	var obj map[string]json.RawMessage
+	var obj Record
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, errors.New("response is neither a list nor an object")
+		return nil, RecordsForm{}, errors.New("response is neither a list nor an object")
 	}
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
@@ -186,17 +220,26 @@ func records(raw json.RawMessage) ([]map[string]json.RawMessage, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if json.Unmarshal(obj[k], &list) == nil {
-			return list, nil
+			return list, RecordsForm{Kind: RecordsWrapped, Key: k}, nil
 		}
 	}
-	// A single record.
 	if firstID(obj) != "" {
-		return []map[string]json.RawMessage{obj}, nil
+		return []Record{obj}, RecordsForm{Kind: RecordsSingle}, nil
 	}
-	return nil, errors.New("response holds no list of records")
+	return nil, RecordsForm{}, errors.New("response holds no list of records")
 }
 
-func groupFrom(rec map[string]json.RawMessage) Group {
+func records(raw json.RawMessage) ([]Record, error) {
+	recs, _, err := Records(raw)
+	return recs, err
+}
+
+// GroupFromRecord reads a group record as the client does: id (GroupIDOf),
+// name (or group_name), status (absent: enabled, the API's default),
+// user_id and create_date.
+func GroupFromRecord(rec Record) Group { return groupFrom(rec) }
+
+func groupFrom(rec Record) Group {
 	g := Group{ID: firstID(rec), Name: flexString(rec["name"]), UserID: flexString(rec["user_id"]), CreateDate: flexString(rec["create_date"])}
 	if g.Name == "" {
 		g.Name = flexString(rec["group_name"])

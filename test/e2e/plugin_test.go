@@ -16,6 +16,8 @@ import (
 // on stdout and stderr and its exit code.
 func agentgroup(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	// kubectl takes no flag before a plugin's name: --kubeconfig goes to
+	// the plugin, which reads kubectl's flags.
 	cmd := exec.Command(env.Bin("k8s/kubectl"), append([]string{"agentgroup", "--kubeconfig", env.Kubeconfig, "--allow-insecure-loopback"}, args...)...)
 	cmd.Dir = env.Root
 	cmd.Env = append(os.Environ(), "PATH="+env.Bin("")+string(os.PathListSeparator)+os.Getenv("PATH"))
