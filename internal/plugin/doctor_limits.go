@@ -37,7 +37,7 @@ func (d *apiDoctor) checkLimits(r *report) {
 		if took[len(took)-1] > slowAnswer {
 			v = verdictWarn
 		}
-		s.add(v, "latency "+string(op), "%d %s, min %s, median %s, max %s", len(took), plural(len(took), "call"),
+		s.add(v, "latency "+string(op), "%s, min %s, median %s, max %s", plural(len(took), "call", "calls"),
 			millis(took[0]), millis(median(took)), millis(took[len(took)-1]))
 	}
 

@@ -96,9 +96,9 @@ func checkListAnswer(body []byte) (s shape, records []groupapi.Record) {
 	n := len(recs)
 	switch form.Kind {
 	case groupapi.RecordsList:
-		s.note(verdictOK, "%d %s, wrapped in response[]", n, plural(n, "group"))
+		s.note(verdictOK, "%s, wrapped in response[]", plural(n, "group", "groups"))
 	case groupapi.RecordsWrapped:
-		s.note(verdictWarn, "%d %s, wrapped in response.%s[] (GROUP_API.md: response[]; the operator reads it)", n, plural(n, "group"), form.Key)
+		s.note(verdictWarn, "%s, wrapped in response.%s[] (GROUP_API.md: response[]; the operator reads it)", plural(n, "group", "groups"), form.Key)
 	case groupapi.RecordsSingle:
 		s.note(verdictWarn, "1 group, response is the record itself, not a list (the operator reads it)")
 	case groupapi.RecordsNone:
@@ -138,7 +138,7 @@ func checkGroupRecords(s *shape, recs []groupapi.Record) {
 		}
 	}
 	if noID > 0 {
-		s.note(verdictFail, "%d %s without a group id: the operator refuses the whole listing", noID, plural(noID, "record"))
+		s.note(verdictFail, "%s without a group id: the operator refuses the whole listing", plural(noID, "record", "records"))
 	}
 	if len(idKinds) > 0 {
 		v := verdictOK
@@ -153,14 +153,14 @@ func checkGroupRecords(s *shape, recs []groupapi.Record) {
 	}
 	switch {
 	case noName > 0:
-		s.note(verdictFail, "%d %s without a name: the operator would rename those groups on every check", noName, plural(noName, "record"))
+		s.note(verdictFail, "%s without a name: the operator would rename those groups on every check", plural(noName, "record", "records"))
 	case nameElsewhere > 0:
-		s.note(verdictWarn, "%d %s with the name not under name (read from group_name)", nameElsewhere, plural(nameElsewhere, "record"))
+		s.note(verdictWarn, "%s with the name not under name (read from group_name)", plural(nameElsewhere, "record", "records"))
 	default:
 		s.note(verdictOK, "names under name")
 	}
 	if noStatus > 0 {
-		s.note(verdictWarn, "%d %s without status: read as enabled, so a disabled group would look enabled", noStatus, plural(noStatus, "record"))
+		s.note(verdictWarn, "%s without status: read as enabled, so a disabled group would look enabled", plural(noStatus, "record", "records"))
 	}
 	if len(statusKinds) > 0 {
 		values := slices.Sorted(maps.Keys(statusValues))
@@ -249,13 +249,13 @@ func checkRelationRecords(s *shape, rels []groupapi.Record, id string) {
 		rcValues[strings.Trim(string(bytes.TrimSpace(rc)), `"`)] = true
 	}
 	if noAgent > 0 {
-		s.note(verdictFail, "%d relation %s without agent_unique_id: the operator cannot see those members", noAgent, plural(noAgent, "record"))
+		s.note(verdictFail, "%s without agent_unique_id: the operator cannot see those members", plural(noAgent, "relation record", "relation records"))
 	}
 	if noReceive > 0 {
-		s.note(verdictFail, "%d relation %s without receive_call: read as 0, so the operator would assign the receivers again on every check", noReceive, plural(noReceive, "record"))
+		s.note(verdictFail, "%s without receive_call: read as 0, so the operator would assign the receivers again on every check", plural(noReceive, "relation record", "relation records"))
 	}
 	if otherGroup > 0 {
-		s.note(verdictWarn, "%d relation %s for another group_id (ignored)", otherGroup, plural(otherGroup, "record"))
+		s.note(verdictWarn, "%s for another group_id (ignored)", plural(otherGroup, "relation record", "relation records"))
 	}
 	if len(rcKinds) > 0 {
 		values := slices.Sorted(maps.Keys(rcValues))
@@ -281,12 +281,4 @@ func checkErrorAnswer(body []byte) (s shape) {
 		s.note(verdictOK, "no message")
 	}
 	return s
-}
-
-// plural is word, with an s unless n is 1.
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
