@@ -16,7 +16,7 @@ import (
 // on stdout and stderr and its exit code.
 func agentgroup(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(env.Bin("k8s/kubectl"), append([]string{"--kubeconfig", env.Kubeconfig, "agentgroup", "--allow-insecure-loopback"}, args...)...)
+	cmd := exec.Command(env.Bin("k8s/kubectl"), append([]string{"agentgroup", "--kubeconfig", env.Kubeconfig, "--allow-insecure-loopback"}, args...)...)
 	cmd.Dir = env.Root
 	cmd.Env = append(os.Environ(), "PATH="+env.Bin("")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Stdin = strings.NewReader(stdin)
