@@ -104,6 +104,13 @@ func TestPluginDiff(t *testing.T) {
 		t.Errorf("stderr does not count the ConfigMap: %q", errOut)
 	}
 
+	// A pull request check runs it with the rights the docs list, and
+	// sees the same.
+	ciOut, ciErr, code := agentgroup(t, "", "--kubeconfig", ciKubeconfig(t, ns), "diff", "-f", dir)
+	if code != 2 || ciOut != out || strings.Contains(ciErr, "note:") {
+		t.Errorf("diff with the rights of docs/kubectl-agentgroup/diff.md: exit %d, want 2 and the output above, without a note", code)
+	}
+
 	jsonOut, _, code := agentgroup(t, "", "diff", "-f", dir, "-o", "json")
 	var doc diffDocument
 	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil || code != 2 {
@@ -162,6 +169,32 @@ func TestPluginDiff(t *testing.T) {
 		t.Errorf("the operator says %q; the diff said:\n%s", message, out)
 	}
 	kubectl(t, "", "delete", "namespace", ns, "--timeout=60s")
+}
+
+// ciKubeconfig applies the pull request check's ServiceAccount and rights
+// from docs/kubectl-agentgroup/diff.md, in namespace ns for the Secret
+// "creds", and returns a kubeconfig of that ServiceAccount.
+func ciKubeconfig(t *testing.T, ns string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(env.Root, "docs", "kubectl-agentgroup", "diff.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(raw), "```yaml\n# ci-rbac\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/kubectl-agentgroup/diff.md has no ci-rbac block")
+	}
+	block = strings.NewReplacer("namespace: ci}", "namespace: "+ns+"}", "namespace: team-a}", "namespace: "+ns+"}", "deepcall-credentials", "creds").Replace(block)
+	kubectl(t, block, "apply", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = env.Kubectl("", "delete", "clusterrolebinding,clusterrole", "agentgroup-diff", "--ignore-not-found")
+	})
+	path := filepath.Join(t.TempDir(), "ci.kubeconfig")
+	if err := env.ServiceAccountKubeconfig(ns, "agentgroup-diff", path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func nonZero(m map[string]int) map[string]int {
