@@ -57,7 +57,7 @@ func (s *pass) apply(ctx context.Context, obs observation, p plan.Plan) outcome 
 // the name: the API would append a number, and every later pass would
 // rename again.
 func (s *pass) update(ctx context.Context, r *plan.Remote, a plan.Action) *outcome {
-	renaming := !plan.SameName(r.Name, a.Name)
+	renaming := plan.Renames(r.Name, a.Name)
 	if renaming {
 		defer s.remote().LockName(a.Name)()
 		if out := s.checkNameHolder(ctx, a.Name); out != nil {
@@ -71,11 +71,8 @@ func (s *pass) update(ctx context.Context, r *plan.Remote, a plan.Action) *outco
 		if !ok {
 			return s.awaitListing()
 		}
-		exact, _ := plan.Candidates(a.Name, remotes(groups))
-		for _, e := range exact {
-			if e.ID != r.ID {
-				return s.nameConflict(fmt.Sprintf("cannot rename remote group %s to %q: remote group %s already has that name; choose another spec.groupName", r.ID, a.Name, e.ID))
-			}
+		if st := plan.RenameConflict(r.ID, a.Name, remotes(groups)); st != nil {
+			return s.stall(st)
 		}
 	}
 	if err := s.entry.Client.Update(ctx, groupapi.UpdateRequest{GroupID: r.ID, Name: a.Name, Enabled: a.Enabled}); err != nil {

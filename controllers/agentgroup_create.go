@@ -55,25 +55,26 @@ func (s *pass) observeByName(ctx context.Context) (observation, *outcome) {
 	if !ok {
 		return observation{}, s.awaitListing()
 	}
-	exact, twins := plan.Candidates(name, remotes(groups))
+	lookup := plan.LookUp(name, remotes(groups), g.IsObserveOnly())
 	switch {
-	case len(exact) > 1:
-		return observation{}, s.nameConflict(fmt.Sprintf("remote groups %s are all named %q: set spec.groupId to the one to manage", strings.Join(ids(exact), ", "), name))
-	case len(exact) == 1:
-		if out := s.adopt(ctx, exact[0]); out != nil {
+	case lookup.Stall != nil:
+		return observation{}, s.stall(lookup.Stall)
+	case lookup.Found != nil:
+		found := *lookup.Found
+		if out := s.adopt(ctx, found); out != nil {
 			return observation{}, out
 		}
-		remote, err := s.read(ctx, exact[0].ID)
+		remote, err := s.read(ctx, found.ID)
 		if err != nil {
-			o := s.remoteError(fmt.Sprintf("read group %s", exact[0].ID), err)
+			o := s.remoteError(fmt.Sprintf("read group %s", found.ID), err)
 			return observation{}, &o
 		}
 		return observation{remote: remote}, nil
-	case g.IsObserveOnly():
+	case !lookup.Create:
 		return observation{}, nil
 	}
 	held = true
-	return observation{knownTwins: ids(twins), release: release}, nil
+	return observation{knownTwins: lookup.KnownTwins, release: release}, nil
 }
 
 // adopt takes over the remote group named like this AgentGroup: only with
@@ -84,17 +85,9 @@ func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
 	if err != nil {
 		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
 	}
-	switch {
-	case holder.UID == s.g.UID:
-		if out := s.bind(r.ID); out != nil {
-			return out
-		}
-		return s.holdRemoteGroup(ctx)
-	case holder.UID != "":
-		return &outcome{final: true, reason: deepcallv1.ReasonDuplicateGroupName,
-			message: fmt.Sprintf("remote group %s %q is already managed by AgentGroup %s: give this AgentGroup another spec.groupName", r.ID, r.Name, holder.Owner)}
-	case s.g.Spec.AdoptionPolicy != deepcallv1.AdoptionByName:
-		return s.nameConflict(fmt.Sprintf("remote group %s %q already exists and was not created by this AgentGroup: set spec.adoptionPolicy: ByName or spec.groupId: %q to manage it, or choose another spec.groupName", r.ID, r.Name, r.ID))
+	adoption, st := plan.Adopt(r, string(s.g.UID), claimant(holder), s.g.Spec.AdoptionPolicy == deepcallv1.AdoptionByName)
+	if st != nil {
+		return s.stall(st)
 	}
 	if out := s.bind(r.ID); out != nil {
 		return out
@@ -102,7 +95,9 @@ func (s *pass) adopt(ctx context.Context, r plan.Remote) *outcome {
 	if out := s.holdRemoteGroup(ctx); out != nil {
 		return out
 	}
-	s.event(false, deepcallv1.EventAdopted, "adopted remote group %s %q by name", r.ID, r.Name)
+	if adoption == plan.Adopted {
+		s.event(false, deepcallv1.EventAdopted, "adopted remote group %s %q by name", r.ID, r.Name)
+	}
 	return nil
 }
 
@@ -124,8 +119,15 @@ func (s *pass) awaitListing() *outcome {
 	return out
 }
 
-func (s *pass) nameConflict(msg string) *outcome {
-	return &outcome{final: true, reason: deepcallv1.ReasonNameConflict, message: msg, result: s.resync()}
+// stall ends a pass on a decision to leave the remote group alone until a
+// person changes something. A name conflict is looked at again at the
+// drift-check interval: the other group may be renamed or deleted by hand.
+func (s *pass) stall(st *plan.Stall) *outcome {
+	out := &outcome{final: true, reason: string(st.Reason), message: st.Message}
+	if st.Reason == plan.ReasonNameConflict {
+		out.result = s.resync()
+	}
+	return out
 }
 
 // create records the intent with the finalizer, stamped the moment the add

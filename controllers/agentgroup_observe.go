@@ -202,11 +202,11 @@ func (s *pass) observe(ctx context.Context) (observation, *outcome) {
 	if out := s.confirmGone(ctx, id); out != nil {
 		return observation{}, out
 	}
-	switch {
-	case s.g.Spec.GroupID != "":
-		return observation{}, &outcome{final: true, reason: deepcallv1.ReasonRemoteGroupNotFound,
-			message: fmt.Sprintf("remote group %s (spec.groupId) does not exist or is not visible to this account", id)}
-	case s.g.IsObserveOnly():
+	lookUpName, st := plan.Gone(id, s.g.Spec.GroupID != "", s.g.IsObserveOnly())
+	if st != nil {
+		return observation{}, s.stall(st)
+	}
+	if !lookUpName {
 		return observation{}, nil
 	}
 	// Deleted by hand: create it again, after the same name checks as the
@@ -222,20 +222,14 @@ func (s *pass) observe(ctx context.Context) (observation, *outcome) {
 // boundID is the remote group this AgentGroup manages: the bound one, the
 // one spec.groupId names, or the one an unanswered add made; "" when none.
 func (s *pass) boundID(ctx context.Context) (string, *outcome) {
-	g := s.g
-	switch bound, named := g.Status.GroupID, g.Spec.GroupID; {
-	case bound != "" && named != "" && bound != named:
-		return "", &outcome{final: true, reason: deepcallv1.ReasonGroupIDMismatch,
-			message: fmt.Sprintf("this AgentGroup manages remote group %s (status.groupId); spec.groupId %s would leave it unmanaged, so nothing is done. "+
-				"To manage %s instead, delete this AgentGroup (deletionPolicy decides what happens to %s) and create one with spec.groupId %s", bound, named, named, bound, named)}
-	case bound != "":
-		return bound, nil
-	case named != "":
-		return named, nil
-	case pendingCreate(g):
+	id, st := plan.BoundID(s.g.Status.GroupID, s.g.Spec.GroupID)
+	switch {
+	case st != nil:
+		return "", s.stall(st)
+	case id == "" && pendingCreate(s.g):
 		return s.resolvePending(ctx)
 	}
-	return "", nil
+	return id, nil
 }
 
 // read reads one remote group with its agents; a success proves the group
@@ -320,14 +314,6 @@ func remotes(groups []groupapi.Group) []plan.Remote {
 	out := make([]plan.Remote, len(groups))
 	for i, g := range groups {
 		out[i] = plan.Remote{ID: g.ID, Name: g.Name, Enabled: g.Enabled}
-	}
-	return out
-}
-
-func ids(rs []plan.Remote) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.ID
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,6 +10,7 @@ import (
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/accounts"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
+	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
 
 // Who owns what. A binding is (AgentGroup, remote account, remote group
@@ -30,21 +30,10 @@ func (s *pass) checkRemoteAccount() *outcome {
 	if p, _ := createIntent(g); p != nil && recorded == "" {
 		recorded = p.RemoteAccount
 	}
-	now := s.remote().ID
-	if recorded == "" || recorded == now.String() {
-		return nil
+	if st := plan.AccountChanged(g.Status.GroupID, recorded, s.remote().ID.String(), accountName(g)); st != nil {
+		return s.stall(st)
 	}
-	what := fmt.Sprintf("remote group %s", g.Status.GroupID)
-	if g.Status.GroupID == "" {
-		what = "the pending create of this AgentGroup"
-	}
-	msg := fmt.Sprintf("%s belongs to remote account %s, but %s now resolves to %s: nothing is created, changed or deleted. "+
-		"Point the Account back at %s, or see AccountChanged in docs/reference.md to move", what, recorded, accountName(g), now, recorded)
-	if !now.Known() {
-		msg = fmt.Sprintf("%s belongs to remote account %s; the ssid credentials of %s cannot be matched to it, because the account they open lists no group: nothing is created, changed or deleted. "+
-			"Use userId and token credentials, or see AccountChanged in docs/reference.md", what, recorded, accountName(g))
-	}
-	return &outcome{final: true, reason: deepcallv1.ReasonAccountChanged, message: msg}
+	return nil
 }
 
 // checkHolder refuses a remote group another AgentGroup holds.
@@ -54,15 +43,9 @@ func (s *pass) checkHolder(ctx context.Context, id string) *outcome {
 		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
 	}
 	if holder.UID != s.g.UID {
-		return s.inUse(id, holder)
+		return s.stall(plan.InUse(id, holder.Owner.String()))
 	}
 	return nil
-}
-
-func (s *pass) inUse(id string, holder accounts.Claim) *outcome {
-	return &outcome{final: true, reason: deepcallv1.ReasonGroupIDInUse,
-		message: fmt.Sprintf("remote group %s is managed by AgentGroup %s: this AgentGroup makes no change to it, and deleting it leaves the group alone. "+
-			"Delete one of the two, or give this one another spec.groupId", id, holder.Owner)}
 }
 
 // holderOf returns the AgentGroup holding remote group id, or a zero Claim
@@ -95,7 +78,7 @@ func (s *pass) holderOf(ctx context.Context, id string) (accounts.Claim, error) 
 // bind makes id this AgentGroup's remote group, unless another holds it.
 func (s *pass) bind(id string) *outcome {
 	if c := s.remote().Claim(id, claimOf(s.g)); c.UID != s.g.UID {
-		return s.inUse(id, c)
+		return s.stall(plan.InUse(id, c.Owner.String()))
 	}
 	g := s.g
 	if g.Status.GroupID != id {
@@ -129,20 +112,18 @@ func (s *pass) checkNameHolder(ctx context.Context, name string) *outcome {
 		err = fmt.Errorf("list AgentGroups by name: %w", err)
 		return &outcome{reason: deepcallv1.ReasonReconciling, message: err.Error(), err: err}
 	}
-	claimants := []*deepcallv1.AgentGroup{s.g}
+	rem := s.remote()
+	bound := func(c *deepcallv1.AgentGroup) bool { return c.Status.GroupID != "" || rem.HoldsAny(c.UID) }
+	var others []plan.Claimant
 	for i := range list.Items {
 		if c := &list.Items[i]; c.UID != s.g.UID && s.sameRemote(ctx, c) {
-			claimants = append(claimants, c)
+			others = append(others, claimantOf(c, bound(c)))
 		}
 	}
-	rem := s.remote()
-	first := senior(claimants, func(c *deepcallv1.AgentGroup) bool { return c.Status.GroupID != "" || rem.HoldsAny(c.UID) })
-	if first.UID == s.g.UID {
-		return nil
+	if st := plan.CheckNameHolder(name, rem.ID.String(), claimantOf(s.g, bound(s.g)), others); st != nil {
+		return s.stall(st)
 	}
-	return &outcome{final: true, reason: deepcallv1.ReasonDuplicateGroupName,
-		message: fmt.Sprintf("AgentGroup %s/%s already manages the group name %q on remote account %s: give this AgentGroup another spec.groupName",
-			first.Namespace, first.Name, name, rem.ID)}
+	return nil
 }
 
 // sameRemote reports whether another AgentGroup's binding is, or would be,
@@ -157,20 +138,27 @@ func (s *pass) sameRemote(ctx context.Context, c *deepcallv1.AgentGroup) bool {
 	return ok && e.Remote == rem && s.r.mayUse(ctx, c)
 }
 
-// senior is the first claimant: one that is bound, then the oldest, then
-// the smallest UID, so every pass decides the same way.
+// senior is the first claimant (plan.Senior): one that is bound, then the
+// oldest, then the smallest UID, so every pass decides the same way.
 func senior(claimants []*deepcallv1.AgentGroup, bound func(*deepcallv1.AgentGroup) bool) *deepcallv1.AgentGroup {
-	sort.SliceStable(claimants, func(i, j int) bool {
-		a, b := claimants[i], claimants[j]
-		if ba, bb := bound(a), bound(b); ba != bb {
-			return ba
-		}
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		return a.UID < b.UID
-	})
-	return claimants[0]
+	cs := make([]plan.Claimant, len(claimants))
+	for i, c := range claimants {
+		cs[i] = claimantOf(c, bound(c))
+	}
+	return claimants[plan.Senior(cs)]
+}
+
+// claimantOf is an AgentGroup as plan's seniority rule sees it.
+func claimantOf(g *deepcallv1.AgentGroup, bound bool) plan.Claimant {
+	return plan.Claimant{Owner: client.ObjectKeyFromObject(g).String(), UID: string(g.UID), Created: g.CreationTimestamp.Time, Bound: bound}
+}
+
+// claimant is the holder of a remote group as plan sees it (zero: none).
+func claimant(c accounts.Claim) plan.Claimant {
+	if c.UID == "" {
+		return plan.Claimant{}
+	}
+	return plan.Claimant{Owner: c.Owner.String(), UID: string(c.UID)}
 }
 
 func claimOf(g *deepcallv1.AgentGroup) accounts.Claim {

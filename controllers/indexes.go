@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
 
 // Field indexes, so that finding the AgentGroups of an Account, the
@@ -30,10 +31,7 @@ func nameKey(name string) string { return strings.ToLower(name) }
 // claimedGroupID is the remote id the AgentGroup holds or asks for: the
 // bound one (status), else the one spec.groupId names.
 func claimedGroupID(g *deepcallv1.AgentGroup) string {
-	if g.Status.GroupID != "" {
-		return g.Status.GroupID
-	}
-	return g.Spec.GroupID
+	return plan.ClaimedID(g.Status.GroupID, g.Spec.GroupID)
 }
 
 // SetupIndexes registers the field indexes the reconcilers use
