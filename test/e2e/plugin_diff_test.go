@@ -196,13 +196,3 @@ func ciKubeconfig(t *testing.T, ns string) string {
 	}
 	return path
 }
-
-func nonZero(m map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range m {
-		if v != 0 {
-			out[k] = v
-		}
-	}
-	return out
-}

@@ -4,13 +4,13 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -26,7 +26,7 @@ func TestPluginDoctor(t *testing.T) {
 		simPost(t, "/_sim/users/"+user+"/groups", fmt.Sprintf(`{"name":%q}`, name))
 	}
 	ids := groupIDs(t, user)
-	patch(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, ids[0]), `{"members":["1001","1002"],"receive_call":["1001"]}`)
+	simPatchJSON(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, ids[0]), `{"members":["1001","1002"],"receive_call":["1001"]}`, &sim.Group{})
 	startManager(t)
 	// The operator's own check of the Account records the remote account
 	// the doctor compares with what the API answers.
@@ -135,32 +135,4 @@ func groupIDs(t *testing.T, user string) []int64 {
 		t.Fatalf("user %s has no group", user)
 	}
 	return ids
-}
-
-// patch changes a group by hand through the simulator's admin API.
-func patch(t *testing.T, path, body string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPatch, "http://"+simAddr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		t.Fatalf("PATCH %s: HTTP %d", path, resp.StatusCode)
-	}
-}
-
-// nonZero drops the operations with no call.
-func nonZero(calls map[string]int) map[string]int {
-	out := map[string]int{}
-	for op, n := range calls {
-		if n > 0 {
-			out[op] = n
-		}
-	}
-	return out
 }

@@ -114,7 +114,9 @@ func TestPluginImport(t *testing.T) {
 	for _, name := range []string{"Manage Me", "manage me", "Manage Me Too"} {
 		var g sim.Group
 		simPostJSON(t, "/_sim/users/"+user+"/groups", fmt.Sprintf(`{"name":%q}`, name), &g)
-		mine = append(mine, importPatchGroup(t, user, g.ID, `{"members":["1090","1091"],"receive_call":["1091"]}`))
+		var patched sim.Group
+		simPatchJSON(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, g.ID), `{"members":["1090","1091"],"receive_call":["1091"]}`, &patched)
+		mine = append(mine, patched)
 	}
 	manageDir := filepath.Join(t.TempDir(), "manage")
 	_, stderr, code = agentgroup(t, "", "import", "--account", "default", "-n", manageNS, "--manage", "--dir", manageDir)
@@ -198,21 +200,11 @@ func importHandMadeGroups(t *testing.T, user string) []sim.Group {
 			change = append(change, fmt.Sprintf(`"members":["%d"]`, 1099-i))
 		}
 		if len(change) > 0 {
-			g = importPatchGroup(t, user, g.ID, "{"+strings.Join(change, ",")+"}")
+			simPatchJSON(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, g.ID), "{"+strings.Join(change, ",")+"}", &g)
 		}
 		made = append(made, g)
 	}
 	return made
-}
-
-// importPatchGroup changes a group by hand and returns it as it is now.
-func importPatchGroup(t *testing.T, user string, id int64, body string) sim.Group {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPatch, fmt.Sprintf("http://%s/_sim/users/%s/groups/%d", simAddr, user, id), strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	var g sim.Group
-	decodeInto(t, req.URL.Path, resp, err, &g)
-	return g
 }
 
 // importCheckReads checks that an import made exactly one list and one

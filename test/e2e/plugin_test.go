@@ -48,3 +48,14 @@ func simCalls(t *testing.T) map[string]int {
 func writeCalls(calls map[string]int) int {
 	return calls["add"] + calls["update"] + calls["delete"] + calls["submitAssignGroupToAgent"]
 }
+
+// nonZero drops the operations with no call.
+func nonZero(calls map[string]int) map[string]int {
+	out := map[string]int{}
+	for op, n := range calls {
+		if n != 0 {
+			out[op] = n
+		}
+	}
+	return out
+}
