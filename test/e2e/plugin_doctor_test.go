@@ -27,15 +27,18 @@ func TestPluginDoctor(t *testing.T) {
 	}
 	ids := groupIDs(t, user)
 	simPatchJSON(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, ids[0]), `{"members":["1001","1002"],"receive_call":["1001"]}`, &sim.Group{})
-	startManager(t)
+	mgr := startManager(t)
+	defer mgr.Stop()
 	// The operator's own check of the Account records the remote account
-	// the doctor compares with what the API answers.
+	// the doctor compares with what the API answers; then it stops, so
+	// that every call counted below is the doctor's.
 	eventually(t, 30*time.Second, func() error {
 		if got := kubectl(t, "", "get", "account", "default", "-n", ns, "-o", "jsonpath={.status.remoteAccount}"); got != user+"@"+simAddr {
 			return fmt.Errorf("Account status.remoteAccount %q, want %s@%s", got, user, simAddr)
 		}
 		return nil
 	})
+	mgr.Stop()
 	before, _ := remote(t)
 	simPost(t, "/_sim/calls/reset", "")
 
