@@ -117,9 +117,27 @@ func applyOutcome(g *deepcallv1.AgentGroup, out outcome) {
 	if out.final {
 		g.Status.ObservedGeneration = gen
 	}
+	if requested, ok := g.Annotations[deepcallv1.AnnotationResync]; ok && handlesResync(out) {
+		g.Status.LastHandledResync = requested
+	}
 	if g.Status.GroupID == "" && g.Status.PendingCreate == nil {
 		g.Status.RemoteAccount = "" // it describes a binding; there is none
 	}
+}
+
+// handlesResync reports whether a pass that ended so answers a resync
+// request (the annotation deepcall.agentgroups.dev/resync): it reached a
+// verdict on this generation, or it waits for its Account, which only a
+// person or the Account itself changes. A pass that backs off from an
+// error or waits for the rate limit runs again soon by itself: the request
+// is answered by that later pass. Answering costs one status write per
+// request; a pass without a new request writes nothing more than before.
+func handlesResync(out outcome) bool {
+	switch out.reason {
+	case deepcallv1.ReasonAccountNotFound, deepcallv1.ReasonAccountNotReady:
+		return true
+	}
+	return out.final
 }
 
 func driftSummary(drift []string) string {

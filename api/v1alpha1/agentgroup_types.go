@@ -173,6 +173,12 @@ const ShardLabel = "sharding.deepcall.agentgroups.dev/key"
 // add's group is bound, it is history.
 const AnnotationCreateIntent = "deepcall.agentgroups.dev/create-intent"
 
+// AnnotationResync asks for a drift check now, as Flux's
+// reconcile.fluxcd.io/requestedAt does: its value (`kubectl agentgroup
+// resync` writes the time, RFC 3339) is copied to status.lastHandledResync
+// by the first pass that reaches an outcome after it changed.
+const AnnotationResync = "deepcall.agentgroups.dev/resync"
+
 // AgentGroupStatus is what the operator last observed of the remote group.
 type AgentGroupStatus struct {
 	// observedGeneration is the generation of the spec the status describes.
@@ -221,6 +227,14 @@ type AgentGroupStatus struct {
 	// checks are.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// lastHandledResync is the value of the annotation
+	// deepcall.agentgroups.dev/resync that the operator last finished a
+	// pass for: the remote group was read (and, with Manage, corrected), or
+	// Ready says why nothing was done. A person waiting for a resync waits
+	// for this to equal the value they set.
+	// +optional
+	LastHandledResync string `json:"lastHandledResync,omitempty"`
 
 	// conditions: Ready, InSync, and Reconciling / Stalled while True.
 	// +listType=map
