@@ -1,0 +1,232 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/printers"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+)
+
+// resyncResult is what became of one resync request.
+type resyncResult struct {
+	Key types.NamespacedName
+	// Group is the AgentGroup as last read; nil once it was deleted.
+	Group *deepcallv1.AgentGroup
+	// Handled: the operator finished a pass for this request (or a later
+	// one), or the AgentGroup is gone.
+	Handled bool
+	// Corrected is the note of the event of the handling pass that
+	// corrected drift, if the operator wrote one.
+	Corrected string
+}
+
+// waitHandled reads the AgentGroups until the operator has handled the
+// request on each (status.lastHandledResync) or the timeout passes.
+func (o *resyncOptions) waitHandled(ctx context.Context, c client.Client, scope treeScope, keys []types.NamespacedName, requested string) ([]resyncResult, error) {
+	results := make([]resyncResult, len(keys))
+	for i, k := range keys {
+		results[i].Key = k
+	}
+	deadline := o.now().Add(o.timeout)
+	for {
+		groups, err := readAgentGroups(ctx, c, scope, keys)
+		if err != nil {
+			return nil, err
+		}
+		waiting := 0
+		for i := range results {
+			r := &results[i]
+			if r.Handled {
+				continue
+			}
+			r.Group = groups[r.Key]
+			r.Handled = r.Group == nil || resyncHandled(r.Group, requested)
+			if !r.Handled {
+				waiting++
+			}
+		}
+		if waiting == 0 || !o.now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(o.poll, time.Until(deadline))):
+		}
+	}
+	addCorrections(ctx, c, results)
+	return results, nil
+}
+
+// readAgentGroups reads the AgentGroups of keys, one list per namespace
+// (one for all with -A); those that are gone are absent.
+func readAgentGroups(ctx context.Context, c client.Reader, scope treeScope, keys []types.NamespacedName) (map[types.NamespacedName]*deepcallv1.AgentGroup, error) {
+	var lists [][]client.ListOption
+	if scope.AllNamespaces {
+		lists = append(lists, nil)
+	} else {
+		for _, ns := range namespacesOf(keys) {
+			lists = append(lists, []client.ListOption{client.InNamespace(ns)})
+		}
+	}
+	out := map[types.NamespacedName]*deepcallv1.AgentGroup{}
+	for _, opts := range lists {
+		var list deepcallv1.AgentGroupList
+		if err := c.List(ctx, &list, opts...); err != nil {
+			return nil, fmt.Errorf("list AgentGroups: %w", err)
+		}
+		for i := range list.Items {
+			out[client.ObjectKeyFromObject(&list.Items[i])] = &list.Items[i]
+		}
+	}
+	return out, nil
+}
+
+func namespacesOf(keys []types.NamespacedName) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.Namespace)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// resyncHandled reports whether the operator answered this request, or a
+// later one (someone asked again meanwhile).
+func resyncHandled(g *deepcallv1.AgentGroup, requested string) bool {
+	handled := g.Status.LastHandledResync
+	if handled == requested {
+		return true
+	}
+	h, err1 := time.Parse(time.RFC3339Nano, handled)
+	r, err2 := time.Parse(time.RFC3339Nano, requested)
+	return err1 == nil && err2 == nil && h.After(r)
+}
+
+// correctionReasons are the events of a pass that changed the remote
+// group back to its spec.
+var correctionReasons = []string{deepcallv1.ReasonDriftCorrected, deepcallv1.EventRecreated}
+
+// addCorrections finds, for each handled AgentGroup, the event of the
+// handling pass that corrected drift. That pass wrote status.lastSyncTime
+// before emitting its events, both with the manager's clock, so an event
+// from before it is an older correction. Events are best effort (the
+// operator bounds routine ones, and reading them may be forbidden): without
+// one the result says only that the group is in sync.
+func addCorrections(ctx context.Context, c client.Reader, results []resyncResult) {
+	var keys []types.NamespacedName
+	for _, r := range results {
+		keys = append(keys, r.Key)
+	}
+	for _, ns := range namespacesOf(keys) {
+		var events eventsv1.EventList
+		if c.List(ctx, &events, client.InNamespace(ns)) != nil {
+			continue
+		}
+		for i := range results {
+			r := &results[i]
+			if r.Key.Namespace != ns || !r.Handled || r.Group == nil || r.Group.Status.LastSyncTime == nil {
+				continue
+			}
+			var latest time.Time
+			for _, e := range events.Items {
+				at := eventTime(&e)
+				if e.Regarding.UID != r.Group.UID || !slices.Contains(correctionReasons, e.Reason) ||
+					at.Before(r.Group.Status.LastSyncTime.Time) || at.Before(latest) {
+					continue
+				}
+				latest, r.Corrected = at, e.Note
+			}
+		}
+	}
+}
+
+func eventTime(e *eventsv1.Event) time.Time {
+	at := e.EventTime.Time
+	if e.Series != nil && e.Series.LastObservedTime.After(at) {
+		at = e.Series.LastObservedTime.Time
+	}
+	if e.DeprecatedLastTimestamp.After(at) {
+		at = e.DeprecatedLastTimestamp.Time
+	}
+	return at
+}
+
+// printResyncResults prints one line per AgentGroup: Ready, its reason,
+// and what the pass found.
+func printResyncResults(out io.Writer, results []resyncResult, name func(types.NamespacedName) string) error {
+	w := printers.GetNewTabWriter(out)
+	fmt.Fprintln(w, "NAME\tREADY\tREASON\tRESULT")
+	for _, r := range results {
+		ready, reason, _ := treeReadyOf(nil)
+		if r.Group != nil {
+			ready, reason, _ = treeReadyOf(r.Group.Status.Conditions)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name(r.Key), ready, reason, r.summary())
+	}
+	return w.Flush()
+}
+
+// summary says in one line what the pass found: corrected, in sync, the
+// drift an Observe group reports, or why the group is not Ready.
+func (r resyncResult) summary() string {
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	if r.Group == nil {
+		return "deleted"
+	}
+	st := r.Group.Status
+	ready := meta.FindStatusCondition(st.Conditions, deepcallv1.ConditionReady)
+	switch {
+	case !r.Handled:
+		return "no answer from the operator yet"
+	case ready == nil:
+		return "-"
+	case ready.Status != "True":
+		return oneLine(ready.Message)
+	case r.Corrected != "":
+		return oneLine(r.Corrected)
+	case len(st.Drift) > 0:
+		return fmt.Sprintf("%d differences: %s", len(st.Drift), oneLine(strings.Join(st.Drift, "; ")))
+	case ready.Reason == deepcallv1.ReasonSynced || ready.Reason == deepcallv1.ReasonObserving:
+		return "in sync"
+	}
+	return oneLine(ready.Message)
+}
+
+// resyncVerdict is nil when every AgentGroup was handled and is Ready;
+// otherwise an error naming the others.
+func resyncVerdict(results []resyncResult, timeout time.Duration, name func(types.NamespacedName) string) error {
+	var notReady, unanswered []string
+	for _, r := range results {
+		switch {
+		case !r.Handled:
+			unanswered = append(unanswered, name(r.Key))
+		case r.Group == nil:
+			notReady = append(notReady, name(r.Key)+" (deleted)")
+		case !meta.IsStatusConditionTrue(r.Group.Status.Conditions, deepcallv1.ConditionReady):
+			_, reason, _ := treeReadyOf(r.Group.Status.Conditions)
+			notReady = append(notReady, fmt.Sprintf("%s (%s)", name(r.Key), reason))
+		}
+	}
+	var says []string
+	if len(notReady) > 0 {
+		says = append(says, fmt.Sprintf("%d of %d AgentGroups not Ready: %s", len(notReady), len(results), strings.Join(notReady, ", ")))
+	}
+	if len(unanswered) > 0 {
+		says = append(says, fmt.Sprintf("no answer from the operator within %s for %s (is the manager running, and does it watch this namespace?)", timeout, strings.Join(unanswered, ", ")))
+	}
+	if len(says) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(says, "; "))
+}
