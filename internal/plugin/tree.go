@@ -82,19 +82,22 @@ func (o *treeOptions) show(ctx context.Context, c client.Reader, scope treeScope
 }
 
 // style colours the output only for a person at a terminal who did not
-// ask otherwise (NO_COLOR, https://no-color.org), and cuts messages to the
-// terminal's width.
+// ask otherwise (--no-color, NO_COLOR: https://no-color.org), and cuts
+// messages to the terminal's width.
 func (o *treeOptions) style() treeStyle {
-	s := treeStyle{Width: treeWidth}
 	fd, ok := terminalFd(o.f.Streams.Out)
-	if !ok {
-		return s
+	width := 0
+	if ok {
+		width, _, _ = term.GetSize(fd)
 	}
-	if w, _, err := term.GetSize(fd); err == nil && w > 0 {
-		s.Width = w
+	return treeStyleFor(ok, width, o.noColor, os.Getenv("NO_COLOR"))
+}
+
+func treeStyleFor(terminal bool, width int, noColorFlag bool, noColorEnv string) treeStyle {
+	s := treeStyle{Width: treeWidth, Color: terminal && !noColorFlag && noColorEnv == ""}
+	if terminal && width > 0 {
+		s.Width = width
 	}
-	noColor := os.Getenv("NO_COLOR") != ""
-	s.Color = !o.noColor && !noColor
 	return s
 }
 

@@ -121,8 +121,12 @@ func writeAccountLines(b *strings.Builder, n accountNode, now time.Time, style t
 		fmt.Fprintf(b, ", remote account %s", st.RemoteAccount)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "  groups: %d managed, %d unmanaged; budget: %d requests/s, burst %d; %s",
-		st.ManagedGroups, st.UnmanagedGroups, a.Spec.RequestsPerSecond, a.Spec.Burst, treeSyncLine(a))
+	// The counts are the Account's, from its last listing of the account.
+	fmt.Fprintf(b, "  groups: %d managed, %d unmanaged", st.ManagedGroups, st.UnmanagedGroups)
+	if st.LastSyncTime != nil {
+		fmt.Fprintf(b, " (listed %s ago)", treeAge(now, st.LastSyncTime.Time))
+	}
+	fmt.Fprintf(b, "\n  budget: %d requests/s, burst %d; %s", a.Spec.RequestsPerSecond, a.Spec.Burst, treeSyncLine(a))
 	if st.OldestGroupCheck != nil {
 		fmt.Fprintf(b, "; oldest check %s ago", treeAge(now, st.OldestGroupCheck.Time))
 	}

@@ -97,3 +97,24 @@ func fakeClient(t *testing.T, objs ...client.Object) client.WithWatch {
 	t.Helper()
 	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
 }
+
+func TestTreeStyle(t *testing.T) {
+	cases := map[string]struct {
+		terminal, noColorFlag bool
+		width                 int
+		noColorEnv            string
+		want                  treeStyle
+	}{
+		"a pipe":                 {width: 0, want: treeStyle{Width: treeWidth}},
+		"a terminal":             {terminal: true, width: 200, want: treeStyle{Color: true, Width: 200}},
+		"a terminal, --no-color": {terminal: true, noColorFlag: true, width: 80, want: treeStyle{Width: 80}},
+		"a terminal, NO_COLOR=1": {terminal: true, noColorEnv: "1", width: 80, want: treeStyle{Width: 80}},
+		"a terminal, NO_COLOR=":  {terminal: true, width: 80, want: treeStyle{Color: true, Width: 80}},
+		"no width known":         {terminal: true, want: treeStyle{Color: true, Width: treeWidth}},
+	}
+	for name, tc := range cases {
+		if got := treeStyleFor(tc.terminal, tc.width, tc.noColorFlag, tc.noColorEnv); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", name, got, tc.want)
+		}
+	}
+}
