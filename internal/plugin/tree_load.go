@@ -47,8 +47,19 @@ func loadTree(ctx context.Context, c client.Reader, scope treeScope, arg string)
 	if err := c.List(ctx, &groups, scope.listOptions()...); err != nil {
 		return nil, fmt.Errorf("list AgentGroups: %w", err)
 	}
+	// A person may see AgentGroups without the right to read Accounts
+	// (the aggregated view and edit roles give only AgentGroups): their
+	// groups are still shown, under an Account that says so.
 	var list deepcallv1.AccountList
-	if err := c.List(ctx, &list, scope.listOptions()...); err != nil {
+	problems := map[types.NamespacedName]string{}
+	switch err := c.List(ctx, &list, scope.listOptions()...); {
+	case apierrors.IsForbidden(err):
+		for _, g := range groups.Items {
+			if key := g.AccountKey(); key.Namespace != "" {
+				problems[key] = "your kubeconfig may not read Accounts (list accounts)"
+			}
+		}
+	case err != nil:
 		return nil, fmt.Errorf("list Accounts: %w", err)
 	}
 	accounts := make([]*Account, len(list.Items))
@@ -56,7 +67,7 @@ func loadTree(ctx context.Context, c client.Reader, scope treeScope, arg string)
 		accounts[i] = accountFrom(&list.Items[i])
 	}
 	if arg == "" {
-		clusterAccounts, problems, err := clusterAccountsShown(ctx, c, scope, groups.Items)
+		clusterAccounts, err := clusterAccountsShown(ctx, c, scope, groups.Items, problems)
 		if err != nil {
 			return nil, err
 		}
@@ -77,11 +88,12 @@ func loadTree(ctx context.Context, c client.Reader, scope treeScope, arg string)
 		return out
 	}
 	named := slices.DeleteFunc(accounts, func(a *Account) bool { return a.Key.Name != name })
-	if kind == deepcallv1.KindAccount || kind == "" && len(named) > 0 {
+	hidden := len(problems) > 0 && len(naming(deepcallv1.KindAccount)) > 0
+	if kind == deepcallv1.KindAccount || kind == "" && (len(named) > 0 || hidden) {
 		if len(named) == 0 && len(naming(deepcallv1.KindAccount)) == 0 {
 			return nil, fmt.Errorf("Account %q not found in %s", name, scope)
 		}
-		return assembleTree(named, nil, naming(deepcallv1.KindAccount)), nil
+		return assembleTree(named, problems, naming(deepcallv1.KindAccount)), nil
 	}
 	ca := &deepcallv1.ClusterAccount{}
 	switch err := c.Get(ctx, types.NamespacedName{Name: name}, ca); {
@@ -135,20 +147,22 @@ func parseAccountArg(arg string) (kind, name string, err error) {
 }
 
 // clusterAccountsShown reads every ClusterAccount (-A), or those the
-// AgentGroups use. One that cannot be read is shown with the reason.
-func clusterAccountsShown(ctx context.Context, c client.Reader, scope treeScope, groups []deepcallv1.AgentGroup) ([]*Account, map[types.NamespacedName]string, error) {
+// AgentGroups use. One that cannot be read goes into problems with the
+// reason.
+func clusterAccountsShown(ctx context.Context, c client.Reader, scope treeScope, groups []deepcallv1.AgentGroup, problems map[types.NamespacedName]string) ([]*Account, error) {
 	var out []*Account
 	if scope.AllNamespaces {
 		var list deepcallv1.ClusterAccountList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, nil, fmt.Errorf("list ClusterAccounts: %w", err)
+		switch err := c.List(ctx, &list); {
+		case err == nil:
+			for i := range list.Items {
+				out = append(out, clusterAccountFrom(&list.Items[i]))
+			}
+			return out, nil
+		case !apierrors.IsForbidden(err):
+			return nil, fmt.Errorf("list ClusterAccounts: %w", err)
 		}
-		for i := range list.Items {
-			out = append(out, clusterAccountFrom(&list.Items[i]))
-		}
-		return out, nil, nil
 	}
-	problems := map[types.NamespacedName]string{}
 	seen := map[string]bool{}
 	for _, g := range groups {
 		key := g.AccountKey()
@@ -164,10 +178,10 @@ func clusterAccountsShown(ctx context.Context, c client.Reader, scope treeScope,
 		case apierrors.IsForbidden(err):
 			problems[key] = "your kubeconfig may not read it (get clusteraccounts)"
 		default:
-			return nil, nil, fmt.Errorf("get ClusterAccount %s: %w", key.Name, err)
+			return nil, fmt.Errorf("get ClusterAccount %s: %w", key.Name, err)
 		}
 	}
-	return out, problems, nil
+	return out, nil
 }
 
 func accountFrom(a *deepcallv1.Account) *Account {

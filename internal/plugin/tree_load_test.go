@@ -2,13 +2,18 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
@@ -94,5 +99,65 @@ func TestLoadTree(t *testing.T) {
 				t.Errorf("accounts shown (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestLoadTreeWithoutAccountRights: a person who may list AgentGroups but
+// not read Accounts or ClusterAccounts (the aggregated view role) still
+// sees every group, under accounts that say why they are not shown.
+func TestLoadTreeWithoutAccountRights(t *testing.T) {
+	forbidden := func(kind string) error {
+		return apierrors.NewForbidden(schema.GroupResource{Group: deepcallv1.GroupVersion.Group, Resource: kind}, "", errors.New("RBAC"))
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "default"}},
+		&deepcallv1.ClusterAccount{ObjectMeta: metav1.ObjectMeta{Name: "shared"}},
+		&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "one"}},
+		&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "two"},
+			Spec: deepcallv1.AgentGroupSpec{AccountRef: deepcallv1.AccountReference{Kind: deepcallv1.KindClusterAccount, Name: "shared"}}},
+	).WithInterceptorFuncs(interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			switch list.(type) {
+			case *deepcallv1.AccountList:
+				return forbidden("accounts")
+			case *deepcallv1.ClusterAccountList:
+				return forbidden("clusteraccounts")
+			}
+			return c.List(ctx, list, opts...)
+		},
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*deepcallv1.ClusterAccount); ok {
+				return forbidden("clusteraccounts")
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	}).Build()
+	for _, tc := range []struct {
+		scope treeScope
+		arg   string
+	}{{scope: treeScope{Namespace: "a"}}, {scope: treeScope{AllNamespaces: true}}} {
+		nodes, err := loadTree(context.Background(), c, tc.scope, tc.arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		if err := renderTree(&out, nodes, treeNow, treeStyle{Width: treeWidth}); err != nil {
+			t.Fatal(err)
+		}
+		want := `(unreadable) Account/default in a: your kubeconfig may not read Accounts (list accounts)
+NAME     READY     REASON   DRIFT   LAST SYNC   GROUP ID
+└─ one   Unknown   -        -       -           -
+
+(unreadable) ClusterAccount/shared: your kubeconfig may not read it (get clusteraccounts)
+NAME       READY     REASON   DRIFT   LAST SYNC   GROUP ID
+└─ a/two   Unknown   -        -       -           -
+`
+		if diff := cmp.Diff(want, out.String()); diff != "" {
+			t.Errorf("tree in %s (-want +got):\n%s", tc.scope, diff)
+		}
+	}
+	nodes, err := loadTree(context.Background(), c, treeScope{Namespace: "a"}, "default")
+	if err != nil || len(nodes) != 1 || nodes[0].Problem == "" || len(nodes[0].Groups) != 1 {
+		t.Errorf("tree default: %+v, %v; want the unreadable Account with its group", nodes, err)
 	}
 }
