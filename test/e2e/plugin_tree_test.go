@@ -108,6 +108,15 @@ func TestPluginTreeAndResync(t *testing.T) {
 		t.Errorf("resync bravo: %q, want it to start with %q", got, want)
 	}
 
+	// Without --wait it only asks: the annotation is set.
+	stdout, _, code = agentgroup(t, "", "resync", "alpha", "charlie", "-n", ns)
+	if want := "agentgroup/alpha resync requested\nagentgroup/charlie resync requested\n"; code != 0 || stdout != want {
+		t.Errorf("resync alpha charlie: exit %d, %q; want 0 and %q", code, stdout, want)
+	}
+	if got := kubectl(t, "", "get", "agentgroup", "charlie", "-n", ns, "-o", `jsonpath={.metadata.annotations.deepcall\.agentgroups\.dev/resync}`); !resyncValue.MatchString(got) {
+		t.Errorf("charlie's resync annotation %q, want the time, RFC 3339 with nanoseconds", got)
+	}
+
 	// The whole namespace: every group answers; the stuck one makes it
 	// exit 1, and it says which.
 	stdout, stderr, code := agentgroup(t, "", "resync", "--all", "--wait", "-n", ns, "--timeout", "30s")
@@ -129,6 +138,8 @@ func TestPluginTreeAndResync(t *testing.T) {
 }
 
 var accountCounts = regexp.MustCompile(`^groups: \d+ managed, \d+ unmanaged \(listed \S+ ago\)$`)
+
+var resyncValue = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 
 // oneSpaced is line with each run of spaces made one.
 func oneSpaced(line string) string { return strings.Join(strings.Fields(line), " ") }
