@@ -34,7 +34,8 @@ Account of the namespace (of every namespace with -A) and the
 ClusterAccounts their AgentGroups use (every ClusterAccount with -A).
 A ClusterAccount shows its AgentGroups of the namespace (every namespace
 with -A). AgentGroups whose Account does not exist are shown under
-"(missing)".
+"(missing)", those whose Account your kubeconfig may not read under
+"(unreadable)".
 
 Reads only the cluster (get and list Accounts, ClusterAccounts and
 AgentGroups); never calls the Group API.`,

@@ -43,13 +43,33 @@ func (s treeScope) listOptions() []client.ListOption {
 // ClusterAccount with -A); otherwise the account arg names (NAME,
 // account/NAME or clusteraccount/NAME).
 func loadTree(ctx context.Context, c client.Reader, scope treeScope, arg string) ([]accountNode, error) {
+	groups, accounts, problems, err := readScope(ctx, c, scope)
+	if err != nil {
+		return nil, err
+	}
+	if arg == "" {
+		clusterAccounts, err := clusterAccountsShown(ctx, c, scope, groups, problems)
+		if err != nil {
+			return nil, err
+		}
+		return assembleTree(append(accounts, clusterAccounts...), problems, groups), nil
+	}
+	kind, name, err := parseAccountArg(arg)
+	if err != nil {
+		return nil, err
+	}
+	return loadNamed(ctx, c, scope, kind, name, groups, accounts, problems)
+}
+
+// readScope lists the AgentGroups and Accounts of the scope. A person may
+// see AgentGroups without the right to read Accounts (the aggregated view
+// and edit roles give only AgentGroups): their groups are still shown,
+// under an Account that says so (problems).
+func readScope(ctx context.Context, c client.Reader, scope treeScope) ([]deepcallv1.AgentGroup, []*Account, map[types.NamespacedName]string, error) {
 	var groups deepcallv1.AgentGroupList
 	if err := c.List(ctx, &groups, scope.listOptions()...); err != nil {
-		return nil, fmt.Errorf("list AgentGroups: %w", err)
+		return nil, nil, nil, fmt.Errorf("list AgentGroups: %w", err)
 	}
-	// A person may see AgentGroups without the right to read Accounts
-	// (the aggregated view and edit roles give only AgentGroups): their
-	// groups are still shown, under an Account that says so.
 	var list deepcallv1.AccountList
 	problems := map[types.NamespacedName]string{}
 	switch err := c.List(ctx, &list, scope.listOptions()...); {
@@ -60,27 +80,23 @@ func loadTree(ctx context.Context, c client.Reader, scope treeScope, arg string)
 			}
 		}
 	case err != nil:
-		return nil, fmt.Errorf("list Accounts: %w", err)
+		return nil, nil, nil, fmt.Errorf("list Accounts: %w", err)
 	}
 	accounts := make([]*Account, len(list.Items))
 	for i := range list.Items {
 		accounts[i] = accountFrom(&list.Items[i])
 	}
-	if arg == "" {
-		clusterAccounts, err := clusterAccountsShown(ctx, c, scope, groups.Items, problems)
-		if err != nil {
-			return nil, err
-		}
-		return assembleTree(append(accounts, clusterAccounts...), problems, groups.Items), nil
-	}
+	return groups.Items, accounts, problems, nil
+}
 
-	kind, name, err := parseAccountArg(arg)
-	if err != nil {
-		return nil, err
-	}
+// loadNamed is the tree of one account: the Accounts named so (kind
+// Account, or "" when there is one), else the ClusterAccount, else the
+// AgentGroups that name a missing one.
+func loadNamed(ctx context.Context, c client.Reader, scope treeScope, kind, name string,
+	groups []deepcallv1.AgentGroup, accounts []*Account, problems map[types.NamespacedName]string) ([]accountNode, error) {
 	naming := func(kind string) []deepcallv1.AgentGroup {
 		var out []deepcallv1.AgentGroup
-		for _, g := range groups.Items {
+		for _, g := range groups {
 			if k := g.AccountKey(); k.Name == name && (k.Namespace == "") == (kind == deepcallv1.KindClusterAccount) {
 				out = append(out, g)
 			}
