@@ -4,12 +4,13 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
 )
 
 // TestPluginTreeAndResync: on call, a person looks at an Account's tree
@@ -25,7 +26,6 @@ func TestPluginTreeAndResync(t *testing.T) {
 		ID int64 `json:"group_id"`
 	}
 	simPostJSON(t, "/_sim/users/"+user+"/groups", `{"name":"Tree Taken"}`, &handMade)
-	defer simDelete(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, handMade.ID))
 	var manifests []string
 	for i, name := range []string{"alpha", "bravo", "charlie", "delta"} {
 		members := []string{fmt.Sprint(1001 + i), fmt.Sprint(1011 + i)}
@@ -93,7 +93,7 @@ func TestPluginTreeAndResync(t *testing.T) {
 
 	// bravo is changed by hand; resync --wait returns once the operator
 	// has corrected it.
-	simPatch(t, fmt.Sprintf("/_sim/users/%s/groups/%s", user, bravoID), `{"members":["1002","1012","1099"],"receive_call":["1099"]}`)
+	simPatchJSON(t, fmt.Sprintf("/_sim/users/%s/groups/%s", user, bravoID), `{"members":["1002","1012","1099"],"receive_call":["1099"]}`, &sim.Group{})
 	stdout, _, code = agentgroup(t, "", "resync", "bravo", "-n", ns, "--wait", "--timeout", "30s")
 	if code != 0 {
 		t.Errorf("resync bravo --wait exited %d", code)
@@ -165,31 +165,4 @@ func groupIDOf(t *testing.T, ns, name string) string {
 	}
 	t.Fatalf("no AgentGroup %s/%s", ns, name)
 	return ""
-}
-
-// simPatch changes a remote group by hand through the admin API.
-func simPatch(t *testing.T, path, body string) {
-	t.Helper()
-	simRequest(t, http.MethodPatch, path, body)
-}
-
-func simDelete(t *testing.T, path string) {
-	t.Helper()
-	simRequest(t, http.MethodDelete, path, "")
-}
-
-func simRequest(t *testing.T, method, path, body string) {
-	t.Helper()
-	req, err := http.NewRequest(method, "http://"+simAddr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
 }
