@@ -212,4 +212,3 @@ func keys(m map[string]bool) []string {
 	}
 	return out
 }
-

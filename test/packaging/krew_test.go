@@ -75,8 +75,8 @@ func TestKrewManifestCoversThePlatforms(t *testing.T) {
 			Version   string
 			Platforms []struct {
 				Selector struct{ MatchLabels map[string]string } `json:"selector"`
-				URI      string `json:"uri"`
-				Bin      string `json:"bin"`
+				URI      string                                  `json:"uri"`
+				Bin      string                                  `json:"bin"`
 			}
 		}
 	}
