@@ -196,7 +196,7 @@ func (r resyncResult) summary() string {
 	case r.Corrected != "":
 		return oneLine(r.Corrected)
 	case len(st.Drift) > 0:
-		return fmt.Sprintf("%d differences: %s", len(st.Drift), oneLine(strings.Join(st.Drift, "; ")))
+		return fmt.Sprintf("%s: %s", plural(len(st.Drift), "difference", "differences"), oneLine(strings.Join(st.Drift, "; ")))
 	case ready.Reason == deepcallv1.ReasonSynced || ready.Reason == deepcallv1.ReasonObserving:
 		return "in sync"
 	}
