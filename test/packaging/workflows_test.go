@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/rhysd/actionlint"
@@ -20,17 +21,7 @@ func TestWorkflows(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no workflow in .github/workflows (%v)", err)
 	}
-	opts := &actionlint.LinterOptions{}
-	if sc, err := exec.LookPath("shellcheck"); err == nil {
-		opts.Shellcheck = sc
-	} else {
-		t.Log("shellcheck is not installed: run: scripts are not checked")
-	}
-	linter, err := actionlint.NewLinter(io.Discard, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := linter.LintFiles(files, nil)
+	problems, err := workflowLinter(t).LintFiles(files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,4 +43,43 @@ func TestWorkflows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDocsWorkflowExample lints the pull request check that
+// docs/kubectl-agentgroup/diff.md gives users to copy.
+func TestDocsWorkflowExample(t *testing.T) {
+	const doc, marker = "../../docs/kubectl-agentgroup/diff.md", "```yaml\n# .github/workflows/agentgroup-diff.yaml\n"
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, found := strings.Cut(string(b), marker)
+	example, _, closed := strings.Cut(example, "\n```\n")
+	if !found || !closed {
+		t.Fatalf("%s has no %q block", doc, strings.TrimSpace(marker))
+	}
+	problems, err := workflowLinter(t).Lint("agentgroup-diff.yaml", []byte(example), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s, the example workflow:%d:%d: %s [%s]", doc, p.Line, p.Column, p.Message, p.Kind)
+	}
+}
+
+// workflowLinter is actionlint, with shellcheck over the run: scripts when
+// it is installed.
+func workflowLinter(t *testing.T) *actionlint.Linter {
+	t.Helper()
+	opts := &actionlint.LinterOptions{}
+	if sc, err := exec.LookPath("shellcheck"); err == nil {
+		opts.Shellcheck = sc
+	} else {
+		t.Log("shellcheck is not installed: run: scripts are not checked")
+	}
+	linter, err := actionlint.NewLinter(io.Discard, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return linter
 }
