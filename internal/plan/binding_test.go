@@ -16,18 +16,18 @@ func TestSenior(t *testing.T) {
 	bound := Claimant{Owner: "d/bound", UID: "u9", Created: t0.Add(time.Hour), Bound: true}
 	cases := map[string]struct {
 		claimants []Claimant
-		want      string
+		want      int // the index of the senior one
 	}{
-		"the only one":                       {[]Claimant{newer}, "b/newer"},
-		"the oldest":                         {[]Claimant{newer, older}, "a/older"},
-		"a bound one before an older one":    {[]Claimant{older, bound, newer}, "d/bound"},
-		"the smallest UID at the same time":  {[]Claimant{older, twin}, "c/twin"},
-		"the first of two identical entries": {[]Claimant{older, older}, "a/older"},
+		"the only one":                       {[]Claimant{newer}, 0},
+		"the oldest":                         {[]Claimant{newer, older}, 1},
+		"a bound one before an older one":    {[]Claimant{older, bound, newer}, 1},
+		"the smallest UID at the same time":  {[]Claimant{older, twin}, 1},
+		"the first of two identical entries": {[]Claimant{older, older}, 0},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := tc.claimants[Senior(tc.claimants)].Owner; got != tc.want {
-				t.Errorf("Senior = %s, want %s", got, tc.want)
+			if got := Senior(tc.claimants); got != tc.want {
+				t.Errorf("Senior = %d (%s), want %d (%s)", got, tc.claimants[got].Owner, tc.want, tc.claimants[tc.want].Owner)
 			}
 		})
 	}

@@ -107,14 +107,15 @@ func (o *resyncOptions) run(ctx context.Context, c client.Client, scope treeScop
 	}
 
 	requested := o.now().UTC().Format(resyncTimeFormat)
-	var requestedOK []types.NamespacedName
+	var requests []resyncResult
 	var failed []error
 	for _, key := range targets {
-		if err := requestResync(ctx, c, key, requested); err != nil {
+		g, err := requestResync(ctx, c, key, requested)
+		if err != nil {
 			failed = append(failed, err)
 			continue
 		}
-		requestedOK = append(requestedOK, key)
+		requests = append(requests, resyncResult{Key: key, syncedBefore: g.Status.LastSyncTime})
 		if !o.wait {
 			fmt.Fprintf(o.f.Streams.Out, "agentgroup/%s resync requested\n", o.displayName(key))
 		}
@@ -122,8 +123,8 @@ func (o *resyncOptions) run(ctx context.Context, c client.Client, scope treeScop
 	for _, err := range failed {
 		fmt.Fprintln(o.f.Streams.ErrOut, "error:", err)
 	}
-	if o.wait && len(requestedOK) > 0 {
-		results, err := o.waitHandled(ctx, c, scope, requestedOK, requested)
+	if o.wait && len(requests) > 0 {
+		results, err := o.waitHandled(ctx, c, requests, requested)
 		if err != nil {
 			return err
 		}
@@ -165,22 +166,23 @@ func listTargets(ctx context.Context, c client.Reader, scope treeScope) ([]types
 	return out, nil
 }
 
-// requestResync sets the resync annotation with a merge patch: nothing
-// else of the object is touched, and no resourceVersion is needed.
-func requestResync(ctx context.Context, c client.Client, key types.NamespacedName, requested string) error {
+// requestResync sets the resync annotation with a merge patch (nothing
+// else of the object is touched, and no resourceVersion is needed) and
+// returns the AgentGroup as patched.
+func requestResync(ctx context.Context, c client.Client, key types.NamespacedName, requested string) (*deepcallv1.AgentGroup, error) {
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{deepcallv1.AnnotationResync: requested}}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	g := &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	err = c.Patch(ctx, g, client.RawPatch(types.MergePatchType, patch))
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("AgentGroup %q not found in namespace %s", key.Name, key.Namespace)
+		return nil, fmt.Errorf("AgentGroup %q not found in namespace %s", key.Name, key.Namespace)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("AgentGroup %s/%s: your kubeconfig may not patch it (patch agentgroups): %w", key.Namespace, key.Name, err)
+		return nil, fmt.Errorf("AgentGroup %s/%s: your kubeconfig may not patch it (patch agentgroups): %w", key.Namespace, key.Name, err)
 	case err != nil:
-		return fmt.Errorf("AgentGroup %s/%s: %w", key.Namespace, key.Name, err)
+		return nil, fmt.Errorf("AgentGroup %s/%s: %w", key.Namespace, key.Name, err)
 	}
-	return nil
+	return g, nil
 }

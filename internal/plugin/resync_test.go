@@ -23,11 +23,15 @@ import (
 )
 
 // resyncWorld is a cluster where an "operator" answers each resync
-// request as it is patched in, as handle says.
+// request, as handle says, on the second read of the AgentGroups after it
+// was patched in: --wait must poll until then.
 type resyncWorld struct {
 	t       *testing.T
 	client  client.WithWatch
 	handled []string
+	// pending are the AgentGroups patched and not answered yet, with the
+	// reads since.
+	pending map[string]int
 }
 
 // handling answers a request on one AgentGroup: its Ready reason and
@@ -38,42 +42,50 @@ type handling struct {
 }
 
 func newResyncWorld(t *testing.T, groups map[string]*handling) *resyncWorld {
-	w := &resyncWorld{t: t}
+	w := &resyncWorld{t: t, pending: map[string]int{}}
 	var objs []client.Object
 	for name := range groups {
 		objs = append(objs, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name, UID: types.UID("uid-" + name)}})
 	}
 	objs = append(objs, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "elsewhere"}})
+	answer := func(ctx context.Context, c client.WithWatch) error {
+		for name, reads := range w.pending {
+			if reads < 2 {
+				w.pending[name]++
+				continue
+			}
+			delete(w.pending, name)
+			if err := w.answer(ctx, c, name, groups[name]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	w.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 			if err := c.Patch(ctx, obj, patch, opts...); err != nil {
 				return err
 			}
-			h := groups[obj.GetName()]
-			if h == nil {
-				return nil // no operator watches it
+			if groups[obj.GetName()] != nil { // else no operator watches it
+				w.pending[obj.GetName()] = 0
 			}
-			g := obj.(*deepcallv1.AgentGroup)
-			w.handled = append(w.handled, g.Name)
-			now := time.Now()
-			g.Status.LastHandledResync = g.Annotations[deepcallv1.AnnotationResync]
-			g.Status.LastSyncTime = &metav1.Time{Time: now.Truncate(time.Second)}
-			status := metav1.ConditionFalse
-			if h.reason == deepcallv1.ReasonSynced {
-				status = metav1.ConditionTrue
+			return nil
+		},
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*deepcallv1.AgentGroup); ok {
+				if err := answer(ctx, c); err != nil {
+					return err
+				}
 			}
-			meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: deepcallv1.ConditionReady, Status: status, Reason: h.reason, Message: "what " + h.reason + " says"})
-			if err := c.Update(ctx, g); err != nil {
-				return err
+			return c.Get(ctx, key, obj, opts...)
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*deepcallv1.AgentGroupList); ok {
+				if err := answer(ctx, c); err != nil {
+					return err
+				}
 			}
-			if h.corrected == "" {
-				return nil
-			}
-			return c.Create(ctx, &eventsv1.Event{
-				ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name + ".correction"},
-				EventTime:  metav1.NewMicroTime(now), Reason: deepcallv1.ReasonDriftCorrected, Note: h.corrected,
-				Regarding: corev1ObjectReference(g),
-			})
+			return c.List(ctx, list, opts...)
 		},
 	}).Build()
 	// An older correction of alpha, before its handling pass: not this one's.
@@ -85,6 +97,34 @@ func newResyncWorld(t *testing.T, groups map[string]*handling) *resyncWorld {
 		}))
 	}
 	return w
+}
+
+// answer is the operator's pass for the request on one AgentGroup.
+func (w *resyncWorld) answer(ctx context.Context, c client.WithWatch, name string, h *handling) error {
+	g := &deepcallv1.AgentGroup{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: name}, g); err != nil {
+		return err
+	}
+	w.handled = append(w.handled, g.Name)
+	now := time.Now()
+	g.Status.LastHandledResync = g.Annotations[deepcallv1.AnnotationResync]
+	g.Status.LastSyncTime = &metav1.Time{Time: now.Truncate(time.Second)}
+	status := metav1.ConditionFalse
+	if h.reason == deepcallv1.ReasonSynced {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: deepcallv1.ConditionReady, Status: status, Reason: h.reason, Message: "what " + h.reason + " says"})
+	if err := c.Update(ctx, g); err != nil {
+		return err
+	}
+	if h.corrected == "" {
+		return nil
+	}
+	return c.Create(ctx, &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name + ".correction"},
+		EventTime:  metav1.NewMicroTime(now), Reason: deepcallv1.ReasonDriftCorrected, Note: h.corrected,
+		Regarding: corev1ObjectReference(g),
+	})
 }
 
 func corev1ObjectReference(g *deepcallv1.AgentGroup) corev1.ObjectReference {
@@ -207,17 +247,25 @@ func TestResyncFlags(t *testing.T) {
 }
 
 func TestResyncHandled(t *testing.T) {
-	requested := "2026-03-01T12:00:00.100000000Z"
-	for handled, want := range map[string]bool{
-		"":                               false,
-		requested:                        true,
-		"2026-03-01T12:00:00.2Z":         true,  // a later request, answered
-		"2026-03-01T12:00:00.000000001Z": false, // an earlier one
-		"1700000000":                     false, // someone's own value
+	const ours, later = "2026-03-01T12:00:00.100000000Z", "2026-03-01T12:00:00.000000001Z"
+	for _, c := range []struct {
+		annotation, handled string
+		want                bool
+	}{
+		{ours, "", false},
+		{ours, ours, true},
+		{ours, "2026-03-01T11:00:00.000000000Z", false},  // an earlier request's answer
+		{later, later, true},                             // ours was replaced by a request (from a clock behind ours) that was answered
+		{later, ours, true},                              // ours was answered before it was replaced
+		{later, "2026-03-01T11:00:00.000000000Z", false}, // neither answered yet
+		{"", "2026-03-01T11:00:00.000000000Z", false},    // the annotation was removed
 	} {
-		g := &deepcallv1.AgentGroup{Status: deepcallv1.AgentGroupStatus{LastHandledResync: handled}}
-		if got := resyncHandled(g, requested); got != want {
-			t.Errorf("handled %q for request %q: %v, want %v", handled, requested, got, want)
+		g := &deepcallv1.AgentGroup{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{deepcallv1.AnnotationResync: c.annotation}},
+			Status:     deepcallv1.AgentGroupStatus{LastHandledResync: c.handled},
+		}
+		if got := resyncHandled(g, ours); got != c.want {
+			t.Errorf("annotation %q, handled %q, our request %q: %v, want %v", c.annotation, c.handled, ours, got, c.want)
 		}
 	}
 }

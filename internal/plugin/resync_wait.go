@@ -9,7 +9,9 @@ import (
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,22 +30,28 @@ type resyncResult struct {
 	// Corrected is the note of the event of the handling pass that
 	// corrected drift, if the operator wrote one.
 	Corrected string
+	// syncedBefore is status.lastSyncTime when the request was made.
+	syncedBefore *metav1.Time
 }
 
 // waitHandled reads the AgentGroups until the operator has handled the
-// request on each (status.lastHandledResync) or the timeout passes.
-func (o *resyncOptions) waitHandled(ctx context.Context, c client.Client, scope treeScope, keys []types.NamespacedName, requested string) ([]resyncResult, error) {
-	results := make([]resyncResult, len(keys))
-	for i, k := range keys {
-		results[i].Key = k
-	}
+// request on each (status.lastHandledResync) or the timeout passes. Each
+// poll reads only the AgentGroups still waiting.
+func (o *resyncOptions) waitHandled(ctx context.Context, c client.Reader, requests []resyncResult, requested string) ([]resyncResult, error) {
+	results := slices.Clone(requests)
 	deadline := o.now().Add(o.timeout)
 	for {
-		groups, err := readAgentGroups(ctx, c, scope, keys)
+		var waiting []types.NamespacedName
+		for _, r := range results {
+			if !r.Handled {
+				waiting = append(waiting, r.Key)
+			}
+		}
+		groups, err := readAgentGroups(ctx, c, waiting)
 		if err != nil {
 			return nil, err
 		}
-		waiting := 0
+		left := 0
 		for i := range results {
 			r := &results[i]
 			if r.Handled {
@@ -52,10 +60,10 @@ func (o *resyncOptions) waitHandled(ctx context.Context, c client.Client, scope 
 			r.Group = groups[r.Key]
 			r.Handled = r.Group == nil || resyncHandled(r.Group, requested)
 			if !r.Handled {
-				waiting++
+				left++
 			}
 		}
-		if waiting == 0 || !o.now().Before(deadline) {
+		if left == 0 || !o.now().Before(deadline) {
 			break
 		}
 		select {
@@ -68,21 +76,30 @@ func (o *resyncOptions) waitHandled(ctx context.Context, c client.Client, scope 
 	return results, nil
 }
 
-// readAgentGroups reads the AgentGroups of keys, one list per namespace
-// (one for all with -A); those that are gone are absent.
-func readAgentGroups(ctx context.Context, c client.Reader, scope treeScope, keys []types.NamespacedName) (map[types.NamespacedName]*deepcallv1.AgentGroup, error) {
-	var lists [][]client.ListOption
-	if scope.AllNamespaces {
-		lists = append(lists, nil)
-	} else {
-		for _, ns := range namespacesOf(keys) {
-			lists = append(lists, []client.ListOption{client.InNamespace(ns)})
-		}
-	}
+// getEach is how many AgentGroups a poll reads one by one; more are read
+// with one list per namespace.
+const getEach = 20
+
+// readAgentGroups reads the AgentGroups of keys; those that are gone are
+// absent.
+func readAgentGroups(ctx context.Context, c client.Reader, keys []types.NamespacedName) (map[types.NamespacedName]*deepcallv1.AgentGroup, error) {
 	out := map[types.NamespacedName]*deepcallv1.AgentGroup{}
-	for _, opts := range lists {
+	if len(keys) <= getEach {
+		for _, k := range keys {
+			g := &deepcallv1.AgentGroup{}
+			switch err := c.Get(ctx, k, g); {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return nil, fmt.Errorf("get AgentGroup %s: %w", k, err)
+			default:
+				out[k] = g
+			}
+		}
+		return out, nil
+	}
+	for _, ns := range namespacesOf(keys) {
 		var list deepcallv1.AgentGroupList
-		if err := c.List(ctx, &list, opts...); err != nil {
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
 			return nil, fmt.Errorf("list AgentGroups: %w", err)
 		}
 		for i := range list.Items {
@@ -102,15 +119,12 @@ func namespacesOf(keys []types.NamespacedName) []string {
 }
 
 // resyncHandled reports whether the operator answered this request, or a
-// later one (someone asked again meanwhile).
+// later one that replaced it in the annotation (someone asked again
+// meanwhile). Values are compared, never ordered: they are times from
+// different people's clocks.
 func resyncHandled(g *deepcallv1.AgentGroup, requested string) bool {
-	handled := g.Status.LastHandledResync
-	if handled == requested {
-		return true
-	}
-	h, err1 := time.Parse(time.RFC3339Nano, handled)
-	r, err2 := time.Parse(time.RFC3339Nano, requested)
-	return err1 == nil && err2 == nil && h.After(r)
+	handled, now := g.Status.LastHandledResync, g.Annotations[deepcallv1.AnnotationResync]
+	return handled != "" && (handled == requested || (now != requested && handled == now))
 }
 
 // correctionReasons are the events of a pass that changed the remote
@@ -119,10 +133,13 @@ var correctionReasons = []string{deepcallv1.ReasonDriftCorrected, deepcallv1.Eve
 
 // addCorrections finds, for each handled AgentGroup, the event of the
 // handling pass that corrected drift. That pass wrote status.lastSyncTime
-// before emitting its events, both with the manager's clock, so an event
-// from before it is an older correction. Events are best effort (the
-// operator bounds routine ones, and reading them may be forbidden): without
-// one the result says only that the group is in sync.
+// before emitting its events, both with the manager's clock; lastSyncTime
+// is kept to the second, so an event counts only from the second after
+// the one the group last synced in before the request. That is
+// approximate (a correction in that same second is not shown), and events
+// are best effort (the operator bounds routine ones, and reading them may
+// be forbidden): without one the result says only that the group is in
+// sync.
 func addCorrections(ctx context.Context, c client.Reader, results []resyncResult) {
 	var keys []types.NamespacedName
 	for _, r := range results {
@@ -138,11 +155,15 @@ func addCorrections(ctx context.Context, c client.Reader, results []resyncResult
 			if r.Key.Namespace != ns || !r.Handled || r.Group == nil || r.Group.Status.LastSyncTime == nil {
 				continue
 			}
+			since := r.Group.Status.LastSyncTime.Time
+			if b := r.syncedBefore; b != nil && b.Add(time.Second).After(since) {
+				since = b.Add(time.Second)
+			}
 			var latest time.Time
 			for _, e := range events.Items {
 				at := eventTime(&e)
 				if e.Regarding.UID != r.Group.UID || !slices.Contains(correctionReasons, e.Reason) ||
-					at.Before(r.Group.Status.LastSyncTime.Time) || at.Before(latest) {
+					at.Before(since) || at.Before(latest) {
 					continue
 				}
 				latest, r.Corrected = at, e.Note
