@@ -78,6 +78,22 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 	})
 }
 
+// RedirectTarget names a redirect's Location by host only, as the client's
+// error does: its path, query and user info may carry anything.
+func TestRedirectTarget(t *testing.T) {
+	for location, want := range map[string]string{
+		"https://login.example.com/sso?token=" + token: "redirecting to login.example.com",
+		"https://user:pw@api.example.com:8443/v2":      "redirecting to api.example.com:8443",
+		"/login":    "with no usable Location",
+		"":          "with no usable Location",
+		"://broken": "with no usable Location",
+	} {
+		if got := groupapi.RedirectTarget(location); got != want {
+			t.Errorf("RedirectTarget(%q) = %q, want %q", location, got, want)
+		}
+	}
+}
+
 // Plain http:// needs AllowInsecureLoopback, and even then only to
 // loopback.
 func TestPlainHTTPNeedsAllowInsecureLoopback(t *testing.T) {

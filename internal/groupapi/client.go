@@ -278,7 +278,7 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	defer resp.Body.Close()
 	ex.HTTPStatus = resp.StatusCode
 	ex.RetryAfter = resp.Header.Get("Retry-After")
-	ex.Location = c.redact.all(resp.Header.Get("Location"))
+	ex.Location = c.redact.all(location(resp))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
 		return &APIError{Op: op, HTTPStatus: resp.StatusCode, Message: c.redirected(resp)}
@@ -309,15 +309,31 @@ func (c *Client) call(ctx context.Context, op Operation, body map[string]any, ou
 	return nil
 }
 
-// redirected says where a 3xx pointed, by host only: the rest of the
-// Location (path, query) may carry anything.
+// redirected says where a 3xx pointed, and what to do about it.
 func (c *Client) redirected(resp *http.Response) string {
-	to := "with no usable Location"
-	if loc, err := resp.Location(); err == nil && loc.Host != "" {
-		to = "redirecting to " + c.redact.text(loc.Host)
-	}
 	return fmt.Sprintf("the brand host answered HTTP %d %s; the operator never follows redirects (credentials stay on the brand host): set baseURL to the host that serves the API",
-		resp.StatusCode, to)
+		resp.StatusCode, c.redact.text(RedirectTarget(location(resp))))
+}
+
+// location is an answer's Location header, resolved against the request
+// (a relative one points at the brand host); "" without one.
+func location(resp *http.Response) string {
+	if loc, err := resp.Location(); err == nil {
+		return loc.String()
+	}
+	return resp.Header.Get("Location")
+}
+
+// RedirectTarget says where a redirect's Location points, by host only:
+// its path, query and user info may carry anything. "redirecting to
+// api.example.com", or "with no usable Location". The client's redirect
+// errors and kubectl agentgroup doctor both name a redirect this way.
+func RedirectTarget(location string) string {
+	u, err := url.Parse(location)
+	if err != nil || u.Host == "" {
+		return "with no usable Location"
+	}
+	return "redirecting to " + u.Host
 }
 
 // beforeSendKey carries the hook WithBeforeSend installs.
@@ -341,7 +357,8 @@ type Exchange struct {
 	// HTTPStatus is 0 when no answer came (Err says why).
 	HTTPStatus int
 	// RetryAfter and Location are the answer's headers, as sent (Location
-	// stripped of the credentials).
+	// resolved against the request, as a relative one points at the brand
+	// host, and stripped of the credentials).
 	RetryAfter string
 	Location   string
 	// Body is the answer's body with every credential replaced by

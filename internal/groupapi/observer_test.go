@@ -79,6 +79,13 @@ func TestObserverHeadersRedactionAndUnsentCalls(t *testing.T) {
 	if len(seen) != 1 || seen[0].HTTPStatus != 302 || seen[0].Location != "https://elsewhere.example/login?token=[redacted]" || !groupapi.IsRedirect(err) {
 		t.Errorf("302: %+v, %v: want one exchange with the Location, token redacted", seen, err)
 	}
+	// A relative Location is resolved against the request, so that the
+	// exchange names the host the error does.
+	seen, err = observed(t, list(odd(t, 307, "", map[string]string{"Location": "/login"}, 0)))
+	if len(seen) != 1 || !strings.HasSuffix(seen[0].Location, "/login") || !strings.HasPrefix(seen[0].Location, "http://127.0.0.1:") ||
+		!strings.Contains(err.Error(), "HTTP 307 "+groupapi.RedirectTarget(seen[0].Location)+";") {
+		t.Errorf("307 to /login: %+v, %v: want the Location resolved to the brand host, named as the error names it", seen, err)
+	}
 
 	long := strings.Repeat("x", 1000)
 	seen, _ = observed(t, list(odd(t, 200, `{"status":"success","response":[],"echo":"`+token+long+`"}`, nil, 0)))

@@ -18,7 +18,6 @@ import (
 type Account struct {
 	// Key has no namespace for a ClusterAccount.
 	Key    types.NamespacedName
-	Object client.Object
 	Spec   deepcallv1.AccountSpec
 	Status deepcallv1.AccountStatus
 }
@@ -57,18 +56,13 @@ func GetAccount(ctx context.Context, c client.Client, key types.NamespacedName) 
 		if err := c.Get(ctx, key, ca); err != nil {
 			return nil, notFoundSays(err, "ClusterAccount %q", key.Name)
 		}
-		return &Account{Key: key, Object: ca, Spec: ca.Spec.AccountSpec, Status: ca.Status}, nil
+		return &Account{Key: key, Spec: ca.Spec.AccountSpec, Status: ca.Status}, nil
 	}
 	a := &deepcallv1.Account{}
 	if err := c.Get(ctx, key, a); err != nil {
 		return nil, notFoundSays(err, "Account %q in namespace %s", key.Name, key.Namespace)
 	}
-	return &Account{Key: key, Object: a, Spec: a.Spec, Status: a.Status}, nil
-}
-
-// AccountOf reads the Account or ClusterAccount an AgentGroup names.
-func AccountOf(ctx context.Context, c client.Client, g *deepcallv1.AgentGroup) (*Account, error) {
-	return GetAccount(ctx, c, g.AccountKey())
+	return &Account{Key: key, Spec: a.Spec, Status: a.Status}, nil
 }
 
 func notFoundSays(err error, format string, args ...any) error {
@@ -81,27 +75,41 @@ func notFoundSays(err error, format string, args ...any) error {
 // requestTimeout bounds one Group API request of the plugin.
 const requestTimeout = 30 * time.Second
 
-// Connect reads the account's credentials Secret with the person's own
-// rights and builds a client of its remote account, at the Account's rate
-// limit. Nothing secret is ever printed: errors name the Secret and its
-// keys, never values.
+// Connect reads the account's credentials (Credentials) and builds a
+// client of its remote account with them (NewClient).
 func (f *Factory) Connect(ctx context.Context, c client.Client, a *Account) (*groupapi.Client, error) {
-	ref := a.Spec.CredentialsSecretRef
-	key := ref.Key(a.Key.Namespace)
+	creds, err := f.Credentials(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return f.NewClient(a, creds)
+}
+
+// Credentials reads the account's credentials Secret with the person's
+// own rights. Nothing secret is ever printed: errors name the Secret and
+// its keys, never values.
+func (f *Factory) Credentials(ctx context.Context, c client.Client, a *Account) (groupapi.Credentials, error) {
+	key := a.Spec.CredentialsSecretRef.Key(a.Key.Namespace)
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, key, secret); err != nil {
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("%s: credentials Secret %q not found in namespace %s", a, key.Name, key.Namespace)
+			return groupapi.Credentials{}, fmt.Errorf("%s: credentials Secret %q not found in namespace %s", a, key.Name, key.Namespace)
 		case apierrors.IsForbidden(err):
-			return nil, fmt.Errorf("%s: your kubeconfig may not read its credentials Secret %s/%s (get secrets): the plugin calls the Group API with those credentials", a, key.Namespace, key.Name)
+			return groupapi.Credentials{}, fmt.Errorf("%s: your kubeconfig may not read its credentials Secret %s/%s (get secrets): the plugin calls the Group API with those credentials", a, key.Namespace, key.Name)
 		}
-		return nil, fmt.Errorf("%s: read credentials Secret %s/%s: %w", a, key.Namespace, key.Name, err)
+		return groupapi.Credentials{}, fmt.Errorf("%s: read credentials Secret %s/%s: %w", a, key.Namespace, key.Name, err)
 	}
 	creds, err := groupapi.CredentialsFromSecret(secret.Name, secret.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a, err)
+		return groupapi.Credentials{}, fmt.Errorf("%s: %w", a, err)
 	}
+	return creds, nil
+}
+
+// NewClient builds a client of the account's remote account with creds,
+// at the Account's rate limit.
+func (f *Factory) NewClient(a *Account, creds groupapi.Credentials) (*groupapi.Client, error) {
 	gc, err := groupapi.New(groupapi.Options{
 		BaseURL:               a.Spec.BaseURL,
 		Credentials:           creds,

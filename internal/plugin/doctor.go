@@ -2,13 +2,11 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,13 +16,13 @@ import (
 // doctorOptions are doctor's flags.
 type doctorOptions struct {
 	account, clusterAccount string
-	skipWrites              bool
+	probeWrites             bool
 }
 
 func newDoctorCommand(f *Factory) *cobra.Command {
 	o := &doctorOptions{}
 	cmd := &cobra.Command{
-		Use:   "doctor (--account NAME [-n NAMESPACE] | --cluster-account NAME)",
+		Use:   "doctor (--account NAME [-n NAMESPACE] | --cluster-account NAME) [--probe-write-endpoints]",
 		Short: "Check an account's Group API against what the operator expects",
 		Long: `doctor checks, with an Account's (or ClusterAccount's) credentials, that
 the brand host's Group API answers as the operator expects: the Account and
@@ -34,18 +32,25 @@ error codes and the HTTP status errors come with), latency, Retry-After and
 redirects. Each check is a line: ok, warn (differs from GROUP_API.md but the
 operator copes), FAIL (would break reconciling) or skip.
 
-doctor changes nothing. It never calls add (that would create a group). It
-probes update, delete and submitAssignGroupToAgent only with a group id no
-listing shows, after getGroupAgentRelation answered 1503 for it: a correct
-API answers 1503 again and changes nothing. --skip-write-endpoints sends no
-probe at all.
+doctor only reads: list and getGroupAgentRelation. It never calls add (that
+would create a group), and by default not update, delete or
+submitAssignGroupToAgent either: their lines say skip.
+
+--probe-write-endpoints sends those three once each, for a group id no
+listing shows and that getGroupAgentRelation has just answered 1503 for; a
+correct API answers 1503 again and changes nothing. The risk: 1503 means
+"not found or not authorized", so it does not prove that no group has that
+id. Should one exist that the credentials may not read, the probes could
+rename it, delete it or empty its members. Use the flag on an account you
+may change, when the write endpoints' answers matter (a new brand host, an
+operator that fails on writes).
 
 Exit status: 0 when no check FAILs (warnings do not fail), 1 otherwise.`,
-		Example: `  # Check the Account "default" of namespace team-a
+		Example: `  # Check the Account "default" of namespace team-a (reads only)
   kubectl agentgroup doctor --account default -n team-a
 
-  # Check a ClusterAccount, without even the probes to an absent group
-  kubectl agentgroup doctor --cluster-account shared --skip-write-endpoints`,
+  # Check a ClusterAccount, write endpoints included (see the risk above)
+  kubectl agentgroup doctor --cluster-account shared --probe-write-endpoints`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), f)
@@ -53,7 +58,7 @@ Exit status: 0 when no check FAILs (warnings do not fail), 1 otherwise.`,
 	}
 	cmd.Flags().StringVar(&o.account, "account", "", "the Account to check (in the namespace -n or the context selects)")
 	cmd.Flags().StringVar(&o.clusterAccount, "cluster-account", "", "the ClusterAccount to check")
-	cmd.Flags().BoolVar(&o.skipWrites, "skip-write-endpoints", false, "do not probe update, delete and submitAssignGroupToAgent (even with a group id that does not exist)")
+	cmd.Flags().BoolVar(&o.probeWrites, "probe-write-endpoints", false, "also send update, delete and submitAssignGroupToAgent, for a group id that getGroupAgentRelation answered 1503 for (1503 also means not authorized: a group the credentials may not read could change)")
 	cmd.MarkFlagsMutuallyExclusive("account", "cluster-account")
 	cmd.MarkFlagsOneRequired("account", "cluster-account")
 	return cmd
@@ -108,39 +113,27 @@ func (o *doctorOptions) checkAccount(ctx context.Context, f *Factory, c client.C
 		s.add(verdictOK, "account", "%s, baseURL %s", a, a.Spec.BaseURL)
 	}
 
-	gc, err := f.Connect(ctx, c, a)
+	// One read of the Secret: the user the line names is the one the
+	// client calls as.
+	creds, err := f.Credentials(ctx, c, a)
 	if err != nil {
 		s.add(verdictFail, "credentials", "%v", err)
 		return nil
 	}
-	creds, secret, err := credentialsOf(ctx, c, a)
-	if err != nil {
-		s.add(verdictFail, "credentials", "%v", err)
-		return nil
-	}
+	secret := a.Spec.CredentialsSecretRef.Key(a.Key.Namespace)
 	if creds.SSID != "" {
 		s.add(verdictOK, "credentials", "Secret %s holds ssid", secret)
 	} else {
 		s.add(verdictOK, "credentials", "Secret %s holds userId and token (user %s)", secret, creds.UserID)
 	}
-	return &apiDoctor{
-		client:     gc,
-		skipWrites: o.skipWrites,
-		expect:     expectations{UserID: creds.UserID, RemoteAccount: a.Status.RemoteAccount, BaseURL: a.Spec.BaseURL},
-	}
-}
-
-// credentialsOf reads the account's credentials to name their form and
-// user (never a secret value); Connect has just read the same Secret.
-func credentialsOf(ctx context.Context, c client.Client, a *Account) (groupapi.Credentials, types.NamespacedName, error) {
-	key := a.Spec.CredentialsSecretRef.Key(a.Key.Namespace)
-	secret := &corev1.Secret{}
-	if err := c.Get(ctx, key, secret); err != nil {
-		return groupapi.Credentials{}, key, fmt.Errorf("%s: read credentials Secret %s: %w", a, key, err)
-	}
-	creds, err := groupapi.CredentialsFromSecret(secret.Name, secret.Data)
+	gc, err := f.NewClient(a, creds)
 	if err != nil {
-		return groupapi.Credentials{}, key, errors.New(a.String() + ": " + err.Error())
+		s.add(verdictFail, "account", "%v", err)
+		return nil
 	}
-	return creds, key, nil
+	return &apiDoctor{
+		client:      gc,
+		probeWrites: o.probeWrites,
+		expect:      expectations{UserID: creds.UserID, RemoteAccount: a.Status.RemoteAccount, BaseURL: a.Spec.BaseURL},
+	}
 }

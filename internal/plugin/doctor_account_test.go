@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 )
@@ -101,5 +103,38 @@ func TestDoctorChecksTheAccount(t *testing.T) {
 				t.Error("the output holds a credential")
 			}
 		})
+	}
+}
+
+// doctor reads the Secret once: the user its line names is the user its
+// client calls as, even when the Secret is rotated while doctor runs.
+func TestDoctorReadsTheSecretOnce(t *testing.T) {
+	account := &deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-a"},
+		Spec: deepcallv1.AccountSpec{BaseURL: "https://brand.example.com", CredentialsSecretRef: deepcallv1.SecretReference{Name: "creds"}}}
+	reads := 0
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(account).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			s, ok := obj.(*corev1.Secret)
+			if !ok {
+				return c.Get(ctx, key, obj, opts...)
+			}
+			// Each read sees the next rotation: user 20016, then 20017, ...
+			s.ObjectMeta = metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}
+			s.Data = map[string][]byte{"userId": []byte(fmt.Sprint(20016 + reads)), "token": []byte("t0ken-value")}
+			reads++
+			return nil
+		},
+	}).Build()
+	f := &Factory{Streams: genericiooptions.NewTestIOStreamsDiscard()}
+	r := &report{}
+	d := (&doctorOptions{}).checkAccount(context.Background(), f, c, types.NamespacedName{Namespace: "team-a", Name: "default"}, r)
+	var out bytes.Buffer
+	r.print(&out)
+	lines(t, out.String(), `  ok    credentials: Secret team-a/creds holds userId and token \(user 20016\)`)
+	if reads != 1 {
+		t.Errorf("the Secret was read %d times, want once", reads)
+	}
+	if d == nil || d.expect.UserID != "20016" {
+		t.Errorf("the API checks expect %+v, want user 20016", d)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -19,7 +18,7 @@ const (
 	sectionCredentials = "Credentials"
 	sectionPermission  = "Permission"
 	sectionReads       = "Reads"
-	sectionWrites      = "Writes (probed only with a group id that does not exist)"
+	sectionWrites      = "Writes (probed only with --probe-write-endpoints, for a group id that does not exist)"
 	sectionLimits      = "Latency, Retry-After, redirects"
 )
 
@@ -40,13 +39,15 @@ type expectations struct {
 
 // apiDoctor checks one account's Group API with its client: every call
 // it makes is seen raw (groupapi.WithObserver) and judged against
-// GROUP_API.md and what the client tolerates. It never calls add, and
-// sends update, delete and submitAssignGroupToAgent only for a group id
-// it first proved absent (none with skipWrites).
+// GROUP_API.md and what the client tolerates. It only reads, unless
+// probeWrites: then it also sends update, delete and
+// submitAssignGroupToAgent, for a group id getGroupAgentRelation has just
+// answered 1503 for. It never calls add.
 type apiDoctor struct {
-	client     *groupapi.Client
-	expect     expectations
-	skipWrites bool
+	client *groupapi.Client
+	expect expectations
+	// probeWrites is --probe-write-endpoints.
+	probeWrites bool
 	// retryAfterWait overrides the package's (tests).
 	retryAfterWait time.Duration
 
@@ -72,6 +73,7 @@ func (d *apiDoctor) run(ctx context.Context, r *report) {
 	}
 	d.checkLimits(r)
 	r.incomplete = d.stopped
+	r.writesUnprobed = !d.probeWrites
 }
 
 // call makes one call and returns its exchange. A 429 with a Retry-After
@@ -139,7 +141,7 @@ func answered(e groupapi.Exchange, err error) string {
 	case err == nil:
 		return fmt.Sprintf("%d %s%s", e.HTTPStatus, http.StatusText(e.HTTPStatus), took)
 	case groupapi.IsRedirect(err):
-		return fmt.Sprintf("HTTP %d %s", e.HTTPStatus, redirectTarget(e.Location))
+		return fmt.Sprintf("HTTP %d %s", e.HTTPStatus, groupapi.RedirectTarget(e.Location))
 	case errors.As(err, &ae) && ae.Code != 0:
 		return fmt.Sprintf("%d %q with HTTP %d%s", ae.Code, ae.Message, e.HTTPStatus, took)
 	case errors.As(err, &ae) && ae.Err == nil:
@@ -168,16 +170,6 @@ func failure(e groupapi.Exchange, err error, consequence string) (verdict, strin
 func documentedCode(code int) bool {
 	return slices.Contains([]int{groupapi.CodeInvalidParameters, groupapi.CodeGeneric, groupapi.CodePermissionDenied, groupapi.CodeInvalidData,
 		groupapi.CodeNameRequired, groupapi.CodeGroupIDRequired, groupapi.CodeGroupNotFound}, code)
-}
-
-// redirectTarget names where a redirect pointed, by scheme and host only,
-// as the client does: the rest of a Location may carry anything.
-func redirectTarget(location string) string {
-	u, err := url.Parse(location)
-	if err != nil || u.Host == "" {
-		return "with no usable Location"
-	}
-	return "redirecting to " + u.Scheme + "://" + u.Host
 }
 
 // millis writes a latency in milliseconds, with a decimal below 10 ms.

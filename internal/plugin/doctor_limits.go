@@ -61,7 +61,7 @@ func (d *apiDoctor) checkLimits(r *report) {
 		if e.HTTPStatus >= 300 && e.HTTPStatus < 400 {
 			redirects++
 			s.add(verdictFail, "redirects", "%s answered HTTP %d %s: the client never follows redirects, so the operator would stall the Account with InvalidBaseURL: set baseURL to the host that serves the API",
-				e.Op, e.HTTPStatus, redirectTarget(e.Location))
+				e.Op, e.HTTPStatus, groupapi.RedirectTarget(e.Location))
 		}
 	}
 	if redirects == 0 {

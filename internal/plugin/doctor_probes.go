@@ -21,8 +21,10 @@ const (
 )
 
 // checkReadsAndWrites reads listed groups with their agents, then a group
-// id no listing shows: it must answer 1503. Only once it has, the write
-// endpoints are probed with that id, where a correct API changes nothing.
+// id no listing shows: it must answer 1503. With probeWrites, and only
+// once it has, the write endpoints are probed with that id, where a
+// correct API changes nothing; without, a line per write endpoint says
+// how to check it.
 func (d *apiDoctor) checkReadsAndWrites(ctx context.Context, r *report, listed []groupapi.Group, permitted bool) {
 	reads, writes := r.section(sectionReads), r.section(sectionWrites)
 	d.checkListedRelations(ctx, reads, listed)
@@ -68,8 +70,8 @@ func (d *apiDoctor) checkReadsAndWrites(ctx context.Context, r *report, listed [
 	for _, p := range probes {
 		check := fmt.Sprintf("%s %s (absent)", p.op, absent)
 		switch {
-		case d.skipWrites:
-			writes.add(verdictSkip, string(p.op), "not checked (--skip-write-endpoints)")
+		case !d.probeWrites:
+			writes.add(verdictSkip, string(p.op), "not checked: doctor is read-only; --probe-write-endpoints sends it for a group id that does not exist")
 		case d.skipped(writes, check):
 		case !proven:
 			writes.add(verdictSkip, check, "not checked: the id was not proven absent (see getGroupAgentRelation)")

@@ -52,6 +52,8 @@ type report struct {
 	sections []*section
 	// incomplete says why some checks were not made ("": all were).
 	incomplete string
+	// writesUnprobed: the write endpoints were left alone, as by default.
+	writesUnprobed bool
 }
 
 // section returns the section titled title, added at the end when new.
@@ -104,6 +106,8 @@ func (r *report) print(w io.Writer) {
 		conclusion = "the operator cannot reconcile this account"
 	case r.incomplete != "":
 		conclusion = "no mismatch so far, but not every check was made: " + r.incomplete
+	case r.writesUnprobed:
+		conclusion = "no mismatch in the reads; the write endpoints were not probed (--probe-write-endpoints)"
 	}
 	fmt.Fprintf(&b, "\n%d ok, %d warn, %d FAIL, %d skipped: %s\n",
 		r.count(verdictOK), r.count(verdictWarn), r.count(verdictFail), r.count(verdictSkip), conclusion)

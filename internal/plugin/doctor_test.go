@@ -114,13 +114,15 @@ func lines(t *testing.T, out string, patterns ...string) {
 	}
 }
 
+// --probe-write-endpoints against the simulator: every check ok, the
+// write endpoints probed once each with the absent id, no group changed.
 func TestDoctorAgainstTheSimulator(t *testing.T) {
 	for name, errorStatus := range map[string]bool{"errors with HTTP 200": false, "errors with 4xx": true} {
 		t.Run(name, func(t *testing.T) {
 			host := newBrandHost(t, sim.Options{ErrorHTTPStatus: errorStatus}, doctorSimUser(), nil)
 			before := host.sim.Groups(doctorUser)
 			remote := doctorUser + "@" + strings.TrimPrefix(host.url, "http://")
-			out, failed := runDoctor(t, host, goodCreds, apiDoctor{expect: expectations{UserID: doctorUser, RemoteAccount: remote, BaseURL: host.url}})
+			out, failed := runDoctor(t, host, goodCreds, apiDoctor{probeWrites: true, expect: expectations{UserID: doctorUser, RemoteAccount: remote, BaseURL: host.url}})
 			if failed {
 				t.Error("doctor failed against the simulator")
 			}
@@ -218,9 +220,10 @@ func TestDoctorDeviations(t *testing.T) {
 	}
 	var throttled atomic.Bool
 	cases := map[string]struct {
-		deviate func(op string, a *answer)
-		failed  bool
-		want    []string
+		deviate     func(op string, a *answer)
+		probeWrites bool
+		failed      bool
+		want        []string
 	}{
 		"ids as numeric strings": {
 			deviate: replace("list", `"group_id":(\d+)`, `"group_id":"$1"`),
@@ -244,8 +247,9 @@ func TestDoctorDeviations(t *testing.T) {
 			},
 		},
 		"an unknown error code for an absent group": {
-			deviate: replace("getGroupAgentRelation", `"code":1503`, `"code":4004`),
-			failed:  true,
+			deviate:     replace("getGroupAgentRelation", `"code":1503`, `"code":4004`),
+			probeWrites: true,
+			failed:      true,
 			want: []string{
 				`  FAIL  getGroupAgentRelation 1000000003 \(absent\): 4004 "Group not found or not authorized" with HTTP 200 in [\d.]+ ms: code 4004 is not one GROUP_API.md lists .*`,
 				`  skip  update 1000000003 \(absent\): not checked: the id was not proven absent \(see getGroupAgentRelation\)`,
@@ -267,9 +271,9 @@ func TestDoctorDeviations(t *testing.T) {
 			},
 			failed: true,
 			want: []string{
-				`  FAIL  list: HTTP 302 redirecting to https://login.example.com \(see redirects\)`,
+				`  FAIL  list: HTTP 302 redirecting to login.example.com \(see redirects\)`,
 				`  skip  AGENT_TO_AGENT_CALL: not checked: the brand host redirects \(see redirects\)`,
-				`  FAIL  redirects: list answered HTTP 302 redirecting to https://login.example.com: the client never follows redirects, so the operator would stall the Account with InvalidBaseURL: set baseURL to the host that serves the API`,
+				`  FAIL  redirects: list answered HTTP 302 redirecting to login.example.com: the client never follows redirects, so the operator would stall the Account with InvalidBaseURL: set baseURL to the host that serves the API`,
 			},
 		},
 		"a 429 with Retry-After": {
@@ -322,14 +326,15 @@ func TestDoctorDeviations(t *testing.T) {
 					a.status, a.body = 200, []byte(`{"status":"success","code":200,"message":"Group deleted successfully"}`)
 				}
 			},
-			failed: true,
-			want:   []string{`  FAIL  delete 1000000003 \(absent\): 200 OK in [\d.]+ ms for a group that does not exist: the operator could not trust what a write answers`},
+			probeWrites: true,
+			failed:      true,
+			want:        []string{`  FAIL  delete 1000000003 \(absent\): 200 OK in [\d.]+ ms for a group that does not exist: the operator could not trust what a write answers`},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			host := newBrandHost(t, sim.Options{}, doctorSimUser(), tc.deviate)
-			out, failed := runDoctor(t, host, goodCreds, apiDoctor{})
+			out, failed := runDoctor(t, host, goodCreds, apiDoctor{probeWrites: tc.probeWrites})
 			if failed != tc.failed {
 				t.Errorf("failed %v, want %v", failed, tc.failed)
 			}
@@ -341,18 +346,23 @@ func TestDoctorDeviations(t *testing.T) {
 	}
 }
 
-// --skip-write-endpoints: not even the probes to the absent group.
-func TestDoctorSkipWriteEndpoints(t *testing.T) {
+// By default doctor only reads: a skip line per write endpoint says how to
+// check it, and no update, delete, submitAssignGroupToAgent or add is sent.
+func TestDoctorIsReadOnlyByDefault(t *testing.T) {
 	host := newBrandHost(t, sim.Options{}, doctorSimUser(), nil)
-	out, failed := runDoctor(t, host, goodCreds, apiDoctor{skipWrites: true})
+	out, failed := runDoctor(t, host, goodCreds, apiDoctor{})
 	if failed {
 		t.Error("doctor failed")
 	}
+	notProbed := ` not checked: doctor is read-only; --probe-write-endpoints sends it for a group id that does not exist`
 	lines(t, out,
-		`  skip  update: not checked \(--skip-write-endpoints\)`,
-		`  skip  delete: not checked \(--skip-write-endpoints\)`,
-		`  skip  submitAssignGroupToAgent: not checked \(--skip-write-endpoints\)`,
+		`  ok    getGroupAgentRelation 1000000003 \(absent\): 1503 .*`,
+		`  ok    list groupid 1000000003 \(absent\): 200 OK in [\d.]+ ms, no record`,
+		`  skip  update:`+notProbed,
+		`  skip  delete:`+notProbed,
+		`  skip  submitAssignGroupToAgent:`+notProbed,
 		`  skip  add: not checked, it creates a group`,
+		`10 ok, 0 warn, 0 FAIL, 4 skipped: no mismatch in the reads; the write endpoints were not probed \(--probe-write-endpoints\)`,
 	)
 	if calls := host.sim.Calls(); calls["update"]+calls["delete"]+calls["submitAssignGroupToAgent"]+calls["add"] != 0 {
 		t.Errorf("calls %v: want no write endpoint called", calls)

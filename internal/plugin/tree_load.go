@@ -201,11 +201,11 @@ func clusterAccountsShown(ctx context.Context, c client.Reader, scope treeScope,
 }
 
 func accountFrom(a *deepcallv1.Account) *Account {
-	return &Account{Key: client.ObjectKeyFromObject(a), Object: a, Spec: a.Spec, Status: a.Status}
+	return &Account{Key: client.ObjectKeyFromObject(a), Spec: a.Spec, Status: a.Status}
 }
 
 func clusterAccountFrom(ca *deepcallv1.ClusterAccount) *Account {
-	return &Account{Key: client.ObjectKeyFromObject(ca), Object: ca, Spec: ca.Spec.AccountSpec, Status: ca.Status}
+	return &Account{Key: client.ObjectKeyFromObject(ca), Spec: ca.Spec.AccountSpec, Status: ca.Status}
 }
 
 // assembleTree puts each AgentGroup under the account it names; those
