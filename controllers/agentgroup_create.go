@@ -195,7 +195,7 @@ func refused(err error) bool {
 // happen, once it can no longer show up; several is for a person to decide.
 func (s *pass) resolvePending(ctx context.Context) (string, *outcome) {
 	g := s.g
-	p, err := createIntent(g)
+	p, err := g.CreateIntent()
 	if err != nil {
 		return "", &outcome{reason: deepcallv1.ReasonCreatePending, message: err.Error(), err: err}
 	}

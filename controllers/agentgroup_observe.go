@@ -155,7 +155,7 @@ func (s *pass) loadAccount(ctx context.Context, key types.NamespacedName) (clien
 		// No Await: a change of the ClusterAccount's selector or of the
 		// namespace's labels wakes the AgentGroup (SetupWithManager).
 		return nil, &outcome{final: true, reason: deepcallv1.ReasonAccountNotAllowed, result: lowPriority(accountSafetyNet),
-			message: fmt.Sprintf("ClusterAccount %q does not allow namespace %s: %s (ask the platform team that owns it)", key.Name, s.g.Namespace, why)}
+			message: account.NotAllowedMessage(s.g.Namespace, why)}
 	}
 	return account, nil
 }

@@ -27,7 +27,7 @@ import (
 func (s *pass) checkRemoteAccount() *outcome {
 	g := s.g
 	recorded := g.Status.RemoteAccount
-	if p, _ := createIntent(g); p != nil && recorded == "" {
+	if p, _ := g.CreateIntent(); p != nil && recorded == "" {
 		recorded = p.RemoteAccount
 	}
 	if st := plan.AccountChanged(g.Status.GroupID, recorded, s.remote().ID.String(), accountName(g)); st != nil {

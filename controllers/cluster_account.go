@@ -2,12 +2,9 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,26 +19,15 @@ import (
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // namespaceAllowed reports whether the ClusterAccount lends its
-// credentials to namespace ns: its allowedNamespaces selects the
-// namespace's labels (absent: none, empty: all). A selector that does not
-// parse (the schema cannot check operators and values) allows none, and
-// why says so.
+// credentials to namespace ns (ClusterAccount.AllowsNamespace on the
+// namespace's labels); why says why not.
 func (r *AgentGroupReconciler) namespaceAllowed(ctx context.Context, ca *deepcallv1.ClusterAccount, ns string) (allowed bool, why string, err error) {
-	if ca.Spec.AllowedNamespaces == nil {
-		return false, "it has no spec.allowedNamespaces", nil
-	}
-	sel, err := metav1.LabelSelectorAsSelector(ca.Spec.AllowedNamespaces)
-	if err != nil {
-		return false, fmt.Sprintf("its spec.allowedNamespaces is not a valid selector (%v)", err), nil
-	}
 	n := &corev1.Namespace{}
 	if err := r.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
 		return false, "", err
 	}
-	if !sel.Matches(labels.Set(n.Labels)) {
-		return false, "its spec.allowedNamespaces does not select the namespace's labels", nil
-	}
-	return true, "", nil
+	allowed, why = ca.AllowsNamespace(n.Labels)
+	return allowed, why, nil
 }
 
 // mayUse reports whether g may use the account it names: always for an

@@ -373,7 +373,7 @@ func TestShutdownFinishesCreatesInFlight(t *testing.T) {
 	var list deepcallv1.AgentGroupList
 	s.must(k8s.List(ctxBG, &list, client.InNamespace(s.ns)))
 	for _, g := range list.Items {
-		if p, err := createIntent(&g); p != nil || err != nil {
+		if p, err := g.CreateIntent(); p != nil || err != nil {
 			t.Errorf("%s: create intent %+v (%v) left unresolved at shutdown", g.Name, p, err)
 		}
 	}

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,29 +19,10 @@ import (
 // write cannot carry the finalizer, and the group must not exist one moment
 // without either.
 
-// createIntent is the add this AgentGroup may have sent without its group
-// being bound: the annotation's, or the status field earlier versions
-// wrote. nil when there is none, or when its group is bound.
-func createIntent(g *deepcallv1.AgentGroup) (*deepcallv1.PendingCreate, error) {
-	if g.Status.GroupID != "" {
-		return nil, nil
-	}
-	raw, ok := g.Annotations[deepcallv1.AnnotationCreateIntent]
-	if !ok {
-		return g.Status.PendingCreate, nil
-	}
-	p := &deepcallv1.PendingCreate{}
-	if err := json.Unmarshal([]byte(raw), p); err != nil || p.Name == "" {
-		return nil, fmt.Errorf("annotation %s is not a create intent (%v): an add may have been sent; restore it, or remove it once sure no remote group was made for this AgentGroup",
-			deepcallv1.AnnotationCreateIntent, err)
-	}
-	return p, nil
-}
-
-// pendingCreate is createIntent for callers that treat an unreadable
-// intent as pending.
+// pendingCreate is AgentGroup.CreateIntent for callers that treat an
+// unreadable intent as pending.
 func pendingCreate(g *deepcallv1.AgentGroup) bool {
-	p, err := createIntent(g)
+	p, err := g.CreateIntent()
 	return p != nil || err != nil
 }
 

@@ -144,7 +144,7 @@ func (m *objectMetrics) observe(key types.NamespacedName, g *deepcallv1.AgentGro
 // pendingSince is when g's unresolved add was sent (an unreadable intent
 // counts from its AgentGroup's creation); nil when there is none.
 func pendingSince(g *deepcallv1.AgentGroup) *time.Time {
-	p, err := createIntent(g)
+	p, err := g.CreateIntent()
 	switch {
 	case err != nil:
 		return &g.CreationTimestamp.Time
