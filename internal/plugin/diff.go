@@ -27,8 +27,9 @@ func newDiffCommand(f *Factory) *cobra.Command {
 the live remote accounts once they are applied: create, rename, enable or
 disable, members and call receivers added and removed, adopt by name, or the
 stall it would hit (NameConflict, DuplicateGroupName, GroupIDInUse,
-GroupIDMismatch, RemoteGroupNotFound, AccountChanged), with the message the
-operator would write. It decides with the operator's own planner and binding
+GroupIDMismatch, RemoteGroupNotFound, AccountChanged, AccountNotAllowed),
+with the message the operator would write. A manifest the API server would
+refuse is an error naming the rule. It decides with the operator's own planner and binding
 rules, and makes only read calls.
 
 Exit status: 0 nothing would change, 2 the operator would write to a remote
@@ -118,7 +119,9 @@ func (o *diffOptions) decide(ctx context.Context, c client.Client, ms diffManife
 	if err != nil {
 		return nil, err
 	}
-	cluster := &diffCluster{f: o.f, c: c, live: live, accounts: map[types.NamespacedName]*diffAccount{}, details: map[string]diffDetail{}}
+	book := newAccountBook(c, o.f.Streams.ErrOut)
+	book.manifestLabels = ms.namespaceLabels
+	cluster := &diffCluster{f: o.f, c: c, live: live, book: book, accounts: map[types.NamespacedName]*diffAccount{}, details: map[string]diffDetail{}}
 	world := newDiffWorld(cluster, ms.groups, time.Now())
 	verdicts := make([]diffVerdict, len(ms.groups))
 	for i, m := range ms.groups {

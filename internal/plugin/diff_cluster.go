@@ -2,43 +2,36 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
-	"github.com/agentgroups/agentgroup-operator/internal/accounts"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
 
 // diffCluster is what a diff reads of the cluster and of the remote
-// accounts, each thing once: the live AgentGroups, the Accounts, one
-// listing per Account and one read per remote group. It only reads.
+// accounts, each thing once: the live AgentGroups, the Accounts and the
+// namespaces' labels (book), one listing per Account and one read per
+// remote group. It only reads.
 type diffCluster struct {
 	f *Factory
 	c client.Client
 	// live are the AgentGroups the person may list, by key.
 	live map[types.NamespacedName]*deepcallv1.AgentGroup
-	// accounts are the Accounts and ClusterAccounts read, by key.
+	book *accountBook
+	// accounts are the Accounts and ClusterAccounts connected to, by key.
 	accounts map[types.NamespacedName]*diffAccount
 	details  map[string]diffDetail // by account key and group id
 }
 
 // diffAccount is an Account with its client and its listing of groups.
 type diffAccount struct {
-	key     types.NamespacedName
-	account *Account
-	// err: the Account could not be read.
-	err error
-	// remote is the remote account it resolves to ("" while unknown).
-	remote string
+	*accountEntry
 	// connected: the client was built and the groups listed (or
 	// connectErr says why not).
 	connected  bool
@@ -52,78 +45,53 @@ type diffDetail struct {
 	err    error
 }
 
-// readLiveAgentGroups lists the AgentGroups in every namespace the person
-// may list; without that right, those of namespaces, with a note on
-// errOut: holders of names and ids elsewhere are not seen.
+// readLiveAgentGroups lists the AgentGroups that may hold names and
+// group ids the manifests' AgentGroups want, by key.
 func readLiveAgentGroups(ctx context.Context, c client.Client, namespaces []string, errOut io.Writer) (map[types.NamespacedName]*deepcallv1.AgentGroup, error) {
+	list, err := listAgentGroups(ctx, c, namespaces, errOut, "names and group ids other AgentGroups hold are")
+	if err != nil {
+		return nil, err
+	}
 	live := map[types.NamespacedName]*deepcallv1.AgentGroup{}
-	add := func(list *deepcallv1.AgentGroupList) {
-		for i := range list.Items {
-			g := &list.Items[i]
-			live[client.ObjectKeyFromObject(g)] = g
-		}
-	}
-	var all deepcallv1.AgentGroupList
-	err := c.List(ctx, &all)
-	switch {
-	case err == nil:
-		add(&all)
-		return live, nil
-	case !apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("list AgentGroups: %w", err)
-	}
-	fmt.Fprintf(errOut, "note: you may not list AgentGroups in all namespaces; names and group ids other AgentGroups hold are looked for only in namespace %s\n", strings.Join(namespaces, ", "))
-	for _, ns := range namespaces {
-		var list deepcallv1.AgentGroupList
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return nil, fmt.Errorf("list AgentGroups in namespace %s: %w", ns, err)
-		}
-		add(&list)
+	for _, g := range list {
+		live[client.ObjectKeyFromObject(g)] = g
 	}
 	return live, nil
 }
 
-// account reads an Account (or ClusterAccount) once.
+// account is the Account (or ClusterAccount) of key, read once.
 func (d *diffCluster) account(ctx context.Context, key types.NamespacedName) *diffAccount {
 	if a, ok := d.accounts[key]; ok {
 		return a
 	}
-	a := &diffAccount{key: key}
+	a := &diffAccount{accountEntry: d.book.get(ctx, key)}
 	d.accounts[key] = a
-	a.account, a.err = GetAccount(ctx, d.c, key)
-	if a.err == nil {
-		a.remote = a.account.Status.RemoteAccount
-	}
 	return a
 }
 
 // connect builds the account's client from its Secret and lists its
 // groups, once. A remote account the operator has not recorded yet is
 // learnt from the listing, as the operator learns an ssid's.
-func (d *diffCluster) connect(ctx context.Context, key types.NamespacedName) *diffAccount {
-	a := d.account(ctx, key)
+func (d *diffCluster) connect(ctx context.Context, a *diffAccount) {
 	if a.err != nil || a.connected {
-		return a
+		return
 	}
 	a.connected = true
 	api, err := d.f.Connect(ctx, d.c, a.account)
 	if err != nil {
 		a.connectErr = err
-		return a
+		return
 	}
 	a.api = api
 	groups, err := Read(ctx, func(ctx context.Context) ([]groupapi.Group, error) { return api.List(ctx, groupapi.ListOptions{}) })
 	if err != nil {
 		a.connectErr = fmt.Errorf("%s: list groups: %w", a.account, err)
-		return a
+		return
 	}
+	a.learn(groups)
 	for _, g := range groups {
 		a.groups = append(a.groups, plan.Remote{ID: g.ID, Name: g.Name, Enabled: g.Enabled})
-		if a.remote == "" && g.UserID != "" {
-			a.remote = accounts.RemoteAccount{Host: accounts.HostOf(a.account.Spec.BaseURL), User: g.UserID}.String()
-		}
 	}
-	return a
 }
 
 // read reads one remote group with its agents, once. A group the API
@@ -148,44 +116,29 @@ func (d *diffCluster) read(ctx context.Context, a *diffAccount, id string) (*pla
 	return r.remote, r.err
 }
 
+// notLent is the operator's AccountNotAllowed for an AgentGroup whose
+// ClusterAccount does not lend itself to its namespace, in its words; nil
+// when it does, or when the namespace could not be read.
+func (d *diffCluster) notLent(ctx context.Context, g *deepcallv1.AgentGroup, a *diffAccount) *plan.Stall {
+	allowed, why, known := d.book.lends(ctx, a.accountEntry, g.Namespace)
+	if allowed || !known {
+		return nil
+	}
+	ca := a.account.Object.(*deepcallv1.ClusterAccount) // only a ClusterAccount lends
+	return &plan.Stall{Reason: plan.Reason(deepcallv1.ReasonAccountNotAllowed), Message: ca.NotAllowedMessage(g.Namespace, why)}
+}
+
 // sameRemote reports whether AgentGroup g's binding is, or would be, on
-// remote account a, as the operator judges it: by the remote account its
-// status records, else by the remote account its Account resolves to. A
-// ClusterAccount's allowedNamespaces are not checked.
+// remote account a (accountBook.onRemoteOf).
 func (d *diffCluster) sameRemote(ctx context.Context, g *deepcallv1.AgentGroup, a *diffAccount) bool {
-	if g.Status.RemoteAccount != "" && a.remote != "" {
-		return g.Status.RemoteAccount == a.remote
-	}
-	if g.AccountKey() == a.key {
-		return true
-	}
-	other := d.account(ctx, g.AccountKey())
-	return other.err == nil && other.remote != "" && other.remote == a.remote
+	return d.book.onRemoteOf(ctx, g, a.accountEntry)
 }
 
 // recordedRemote is the remote account g's binding, or its pending
-// create, belongs to.
+// create, belongs to, as the operator's checkRemoteAccount reads it.
 func recordedRemote(g *deepcallv1.AgentGroup) string {
-	if g.Status.RemoteAccount != "" || g.Status.GroupID != "" {
-		return g.Status.RemoteAccount
-	}
-	if p := diffPendingCreate(g); p != nil {
+	if p, _ := g.CreateIntent(); p != nil && g.Status.RemoteAccount == "" {
 		return p.RemoteAccount
 	}
-	return ""
-}
-
-// diffPendingCreate is the add the operator sent for g without binding
-// its group yet (it settles that first), or nil.
-func diffPendingCreate(g *deepcallv1.AgentGroup) *deepcallv1.PendingCreate {
-	if g.Status.GroupID != "" {
-		return nil
-	}
-	raw, ok := g.Annotations[deepcallv1.AnnotationCreateIntent]
-	if !ok {
-		return g.Status.PendingCreate
-	}
-	p := &deepcallv1.PendingCreate{}
-	_ = json.Unmarshal([]byte(raw), p) // unreadable: still pending
-	return p
+	return g.Status.RemoteAccount
 }

@@ -30,7 +30,7 @@ const (
 type diffVerdict struct {
 	Key           types.NamespacedName
 	Result        diffResult
-	Account       string // "Account ns/name" or "ClusterAccount name"
+	Account       string // "Account NS/NAME" or "ClusterAccount NAME", as Account.String names it
 	RemoteAccount string
 	// Name is the group name the spec asks for.
 	Name string
@@ -90,28 +90,36 @@ func newDiffWorld(cluster *diffCluster, ms []diffManifest, now time.Time) *diffW
 // account as it is now, not after the other manifests' changes.
 func (w *diffWorld) decide(ctx context.Context, key types.NamespacedName) diffVerdict {
 	g := w.groups[key]
-	v := diffVerdict{Key: key, Account: diffAccountName(g), Name: g.DesiredName()}
+	v := diffVerdict{Key: key, Account: (&Account{Key: g.AccountKey()}).String(), Name: g.DesiredName()}
 	if g.Spec.Suspend {
 		v.Result = diffSuspended
 		return v
 	}
-	a := w.cluster.connect(ctx, g.AccountKey())
-	switch {
-	case a.err != nil:
+	a := w.cluster.account(ctx, g.AccountKey())
+	if a.err != nil {
 		return v.failed(a.err)
-	case a.connectErr != nil:
+	}
+	if st := w.cluster.notLent(ctx, g, a); st != nil {
+		return v.stalled(st)
+	}
+	if w.cluster.connect(ctx, a); a.connectErr != nil {
 		return v.failed(a.connectErr)
 	}
-	v.Account, v.RemoteAccount = a.account.String(), a.remote
+	v.RemoteAccount = a.remote
 	if st := plan.AccountChanged(g.Status.GroupID, recordedRemote(g), a.remote, diffAccountName(g)); st != nil {
 		return v.stalled(st)
 	}
 	id, st := plan.BoundID(g.Status.GroupID, g.Spec.GroupID)
-	switch {
-	case st != nil:
+	if st != nil {
 		return v.stalled(st)
-	case id == "" && diffPendingCreate(g) != nil:
-		return v.failed(fmt.Errorf("the operator sent an add for this AgentGroup whose answer it has not settled yet (annotation %s): diff again once it is Ready", deepcallv1.AnnotationCreateIntent))
+	}
+	if id == "" {
+		switch p, err := g.CreateIntent(); {
+		case err != nil:
+			return v.failed(err)
+		case p != nil:
+			return v.failed(fmt.Errorf("the operator sent an add for this AgentGroup whose answer it has not settled yet (annotation %s): diff again once it is Ready", deepcallv1.AnnotationCreateIntent))
+		}
 	}
 	self := g
 	var remote *plan.Remote
@@ -283,7 +291,8 @@ func diffDesired(g *deepcallv1.AgentGroup) plan.Desired {
 	return plan.Desired{Name: g.DesiredName(), Members: ids(g.Spec.Members), Receivers: ids(g.Spec.ReceiveCall), Enabled: g.IsEnabled()}
 }
 
-// diffAccountName is how the operator's messages name g's account.
+// diffAccountName is how the operator's messages name g's account
+// (controllers' accountName): "Account NAME", without its namespace.
 func diffAccountName(g *deepcallv1.AgentGroup) string {
 	key := g.AccountKey()
 	if key.Namespace == "" {

@@ -40,6 +40,8 @@ type diffFixture struct {
 	objs   []client.Object
 	// forbidAllNamespaces refuses listing AgentGroups cluster-wide.
 	forbidAllNamespaces bool
+	// forbidNamespaces refuses reading namespaces.
+	forbidNamespaces bool
 }
 
 func newDiffFixture(t *testing.T) *diffFixture {
@@ -50,11 +52,29 @@ func newDiffFixture(t *testing.T) *diffFixture {
 	remote := accounts.RemoteAccount{Host: accounts.HostOf(srv.URL), User: diffUser}.String()
 	f := &diffFixture{t: t, sim: s, remote: remote}
 	f.objs = append(f.objs,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b", Labels: map[string]string{"tenant": "yes"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "team-a"}, Data: map[string][]byte{"userId": []byte(diffUser), "token": []byte(diffToken)}},
 		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-a"},
 			Spec:   deepcallv1.AccountSpec{BaseURL: srv.URL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "creds"}, RequestsPerSecond: 100, Burst: 100},
 			Status: deepcallv1.AccountStatus{RemoteAccount: remote}})
 	return f
+}
+
+// clusterAccount adds ClusterAccount "shared" on the same remote account,
+// lent to the namespaces labelled tenant=yes (team-b, not team-a).
+func (f *diffFixture) clusterAccount() {
+	var account *deepcallv1.Account
+	for _, o := range f.objs {
+		if a, ok := o.(*deepcallv1.Account); ok {
+			account = a
+		}
+	}
+	spec := account.Spec
+	spec.CredentialsSecretRef.Namespace = "team-a"
+	f.objs = append(f.objs, &deepcallv1.ClusterAccount{ObjectMeta: metav1.ObjectMeta{Name: "shared"},
+		Spec:   deepcallv1.ClusterAccountSpec{AccountSpec: spec, AllowedNamespaces: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "yes"}}},
+		Status: deepcallv1.AccountStatus{RemoteAccount: f.remote}})
 }
 
 // group makes a remote group by hand, with members.
@@ -96,6 +116,12 @@ func (f *diffFixture) diff(manifests string, args ...string) (stdout, stderr str
 				return apierrors.NewForbidden(schema.GroupResource{Group: deepcallv1.GroupVersion.Group, Resource: "agentgroups"}, "", errors.New("no"))
 			}
 			return c.List(ctx, list, opts...)
+		},
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*corev1.Namespace); ok && f.forbidNamespaces {
+				return apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, key.Name, errors.New("no"))
+			}
+			return c.Get(ctx, key, obj, opts...)
 		},
 	}).Build()
 	var out, errOut bytes.Buffer
@@ -240,6 +266,40 @@ func TestDiffDecisions(t *testing.T) {
 				"suspended AgentGroup team-a/paused: spec.suspend is true: no remote calls are made\n",
 				"0 to create, 0 to change, 0 unchanged, 1 suspended\n"}
 		}},
+		"a ClusterAccount not lent to the namespace is AccountNotAllowed": {code: 1, setup: func(f *diffFixture) (string, []string) {
+			f.clusterAccount()
+			return agentGroupYAML("borrowed", "Borrowed", nil, "accountRef: {kind: ClusterAccount, name: shared}"), []string{
+				"stall     AgentGroup team-a/borrowed: AccountNotAllowed\n" +
+					`  ClusterAccount "shared" does not allow namespace team-a: its spec.allowedNamespaces does not select the namespace's labels (ask the platform team that owns it)` + "\n",
+				"0 to create, 0 to change, 0 unchanged, 1 would stall\n"}
+		}},
+		"a ClusterAccount lent to the namespace by the manifests' Namespace": {code: 2, setup: func(f *diffFixture) (string, []string) {
+			f.clusterAccount()
+			return "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {tenant: \"yes\"}}\n---\n" +
+					agentGroupYAML("borrowed", "Borrowed", nil, "accountRef: {kind: ClusterAccount, name: shared}"), []string{
+					`create    AgentGroup team-a/borrowed: a new remote group "Borrowed"`}
+		}},
+		"an AgentGroup whose ClusterAccount is not lent to its namespace holds no name": {code: 2, setup: func(f *diffFixture) (string, []string) {
+			f.clusterAccount()
+			f.live("team-c", "ops", "Ops", "", time.Hour, func(g *deepcallv1.AgentGroup) {
+				g.Spec.AccountRef = deepcallv1.AccountReference{Kind: deepcallv1.KindClusterAccount, Name: "shared"}
+			})
+			return agentGroupYAML("ops", "Ops", nil), []string{`create    AgentGroup team-a/ops: a new remote group "Ops"`}
+		}},
+		"an AgentGroup of a ClusterAccount lent to its namespace holds the name": {code: 1, setup: func(f *diffFixture) (string, []string) {
+			f.clusterAccount()
+			f.live("team-b", "ops", "Ops", "", time.Hour, func(g *deepcallv1.AgentGroup) {
+				g.Spec.AccountRef = deepcallv1.AccountReference{Kind: deepcallv1.KindClusterAccount, Name: "shared"}
+			})
+			return agentGroupYAML("ops", "Ops", nil), []string{"stall     AgentGroup team-a/ops: DuplicateGroupName\n  AgentGroup team-b/ops already manages"}
+		}},
+		"an unreadable create intent is the operator's error": {code: 1, setup: func(f *diffFixture) (string, []string) {
+			f.live("team-a", "sales", "Sales", "", time.Hour, func(g *deepcallv1.AgentGroup) {
+				g.Annotations = map[string]string{deepcallv1.AnnotationCreateIntent: "{"}
+			})
+			return agentGroupYAML("sales", "Sales", nil), []string{
+				"error     AgentGroup team-a/sales: annotation deepcall.agentgroups.dev/create-intent is not a create intent (unexpected end of JSON input): an add may have been sent; restore it, or remove it once sure no remote group was made for this AgentGroup\n"}
+		}},
 		"a missing Account fails that group only": {code: 1, setup: func(f *diffFixture) (string, []string) {
 			return agentGroupYAML("lost", "Lost", nil, "accountRef: {name: other}") + agentGroupYAML("fresh", "Fresh", nil), []string{
 				"error     AgentGroup team-a/lost: Account \"other\" in namespace team-a not found\n",
@@ -277,6 +337,45 @@ func TestDiffWithoutClusterWideList(t *testing.T) {
 	}
 	if want := "note: you may not list AgentGroups in all namespaces; names and group ids other AgentGroups hold are looked for only in namespace team-a\n"; errOut != want {
 		t.Errorf("stderr %q, want %q", errOut, want)
+	}
+}
+
+// Without the right to read namespaces, whether a ClusterAccount lends
+// itself is not judged, and a note says so.
+func TestDiffWithoutNamespaces(t *testing.T) {
+	f := newDiffFixture(t)
+	f.forbidNamespaces = true
+	f.clusterAccount()
+	out, errOut, code := f.diff(agentGroupYAML("borrowed", "Borrowed", nil, "accountRef: {kind: ClusterAccount, name: shared}"))
+	if code != 2 || !strings.Contains(out, `create    AgentGroup team-a/borrowed: a new remote group "Borrowed"`) {
+		t.Errorf("exit %d, output:\n%s", code, out)
+	}
+	if want := "note: you may not get namespaces; whether a ClusterAccount's spec.allowedNamespaces lends it to a namespace is not checked\n"; errOut != want {
+		t.Errorf("stderr %q, want %q", errOut, want)
+	}
+}
+
+// The account field names the account the same way whether it was read
+// or not.
+func TestDiffJSONNamesTheAccount(t *testing.T) {
+	f := newDiffFixture(t)
+	f.clusterAccount()
+	out, _, _ := f.diff(agentGroupYAML("lost", "Lost", nil, "accountRef: {name: other}")+agentGroupYAML("fresh", "Fresh", nil)+
+		agentGroupYAML("borrowed", "Borrowed", nil, "accountRef: {kind: ClusterAccount, name: shared}")+
+		agentGroupYAML("gone", "Gone", nil, "accountRef: {kind: ClusterAccount, name: gone}"), "json")
+	var doc struct {
+		Groups []struct{ Name, Result, Account string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	var got []string
+	for _, g := range doc.Groups {
+		got = append(got, g.Name+" "+g.Result+" "+g.Account)
+	}
+	want := "[lost Error Account team-a/other fresh Create Account team-a/default borrowed Stall ClusterAccount shared gone Error ClusterAccount gone]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("groups %v, want %s", got, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,6 +25,9 @@ type diffManifest struct {
 type diffManifests struct {
 	groups  []diffManifest
 	ignored int
+	// namespaceLabels are the labels of the Namespaces the files hold, by
+	// name: applied, they decide which ClusterAccounts lend to them.
+	namespaceLabels map[string]map[string]string
 }
 
 // readDiffManifests reads the files, directories (their .yaml, .yml and .json
@@ -44,11 +48,14 @@ func readDiffManifests(in io.Reader, filenames []string, recursive bool, namespa
 	if err != nil {
 		return diffManifests{}, err
 	}
-	var out diffManifests
+	out := diffManifests{namespaceLabels: map[string]map[string]string{}}
 	seen := map[types.NamespacedName]string{}
 	for _, info := range infos {
 		u, ok := info.Object.(*unstructured.Unstructured)
 		gvk := info.Object.GetObjectKind().GroupVersionKind()
+		if ok && gvk.Group == "" && gvk.Kind == "Namespace" {
+			out.namespaceLabels[u.GetName()] = u.GetLabels()
+		}
 		if !ok || gvk.Group != deepcallv1.GroupVersion.Group || gvk.Kind != "AgentGroup" {
 			out.ignored++
 			continue
@@ -74,8 +81,8 @@ func readDiffManifests(in io.Reader, filenames []string, recursive bool, namespa
 }
 
 // diffAgentGroupOf converts a manifest to an AgentGroup, refusing what the API
-// server would: another version, unknown fields, no name, a receiveCall
-// entry that is not a member.
+// server would: another version, unknown fields, no name, what the CRD's
+// rules refuse (crdViolations), a receiveCall entry that is not a member.
 func diffAgentGroupOf(u *unstructured.Unstructured, source string) (*deepcallv1.AgentGroup, error) {
 	if v := u.GroupVersionKind().Version; v != deepcallv1.GroupVersion.Version {
 		return nil, fmt.Errorf("%s: AgentGroup %s: apiVersion %s is not served; use %s", source, u.GetName(), u.GetAPIVersion(), deepcallv1.GroupVersion)
@@ -86,6 +93,9 @@ func diffAgentGroupOf(u *unstructured.Unstructured, source string) (*deepcallv1.
 	}
 	if g.Name == "" {
 		return nil, fmt.Errorf("%s: an AgentGroup has no metadata.name", source)
+	}
+	if why := crdViolations(g); len(why) > 0 {
+		return nil, fmt.Errorf("%s: AgentGroup %s: %s", source, g.Name, strings.Join(why, "; "))
 	}
 	if err := diffDesired(g).Validate(); err != nil {
 		return nil, fmt.Errorf("%s: AgentGroup %s: %w", source, g.Name, err)

@@ -83,6 +83,10 @@ metadata: {name: settings}
 		"the same AgentGroup twice": {"apiVersion: deepcall.agentgroups.dev/v1alpha1\nkind: AgentGroup\nmetadata: {name: x}\n---\napiVersion: deepcall.agentgroups.dev/v1alpha1\nkind: AgentGroup\nmetadata: {name: x, namespace: team-a}\n",
 			"STDIN: AgentGroup team-a/x is also in STDIN: keep one"},
 		"not YAML": {"kind: [", "error converting YAML to JSON"},
+		"a group name ending in a space": {"apiVersion: deepcall.agentgroups.dev/v1alpha1\nkind: AgentGroup\nmetadata: {name: x}\nspec: {groupName: \"Sales \"}\n",
+			`STDIN: AgentGroup x: spec.groupName "Sales " starts or ends with a space or holds a line break; the CRD's rule is ^\S(.*\S)?$`},
+		"a policy the CRD does not know": {"apiVersion: deepcall.agentgroups.dev/v1alpha1\nkind: AgentGroup\nmetadata: {name: x}\nspec: {managementPolicy: Obsreve, groupId: \"1.5\"}\n",
+			`STDIN: AgentGroup x: spec.groupId "1.5" does not match the CRD's pattern ^[A-Za-z0-9_-]{1,64}$; spec.managementPolicy "Obsreve" is not one of [Manage Observe]`},
 	}
 	for name, tc := range refused {
 		t.Run(name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
@@ -44,7 +45,9 @@ deletionPolicy: Orphan: they report drift but never change the group, and
 deleting them leaves it. --manage writes Manage and Delete instead.
 
 Names are the group's name as a DNS-1123 label followed by its id
-("Sales Team", 12: sales-team-12), the same every run.`,
+("Sales Team", 12: sales-team-12), the same every run. With --all, a group
+an AgentGroup of the namespace already holds keeps that AgentGroup's name,
+so that a directory regenerated after a rename in DeepCall applies cleanly.`,
 		Example: `  # The groups of the Account "default" in team-a, as files to commit
   kubectl agentgroup import --account default -n team-a --dir groups/
 
@@ -60,7 +63,7 @@ Names are the group's name as a DNS-1123 label followed by its id
 func (o *importOptions) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&o.account, "account", "", "the Account, in the namespace, whose groups to import")
 	fl.StringVar(&o.clusterAccount, "cluster-account", "", "the ClusterAccount whose groups to import; the AgentGroups are written for the namespace")
-	fl.BoolVar(&o.all, "all", false, "also write the groups AgentGroups already manage")
+	fl.BoolVar(&o.all, "all", false, "also write the groups AgentGroups already manage (one of the namespace under its own name)")
 	fl.BoolVar(&o.manage, "manage", false, "write managementPolicy: Manage and deletionPolicy: Delete (the operator corrects drift; deleting an AgentGroup deletes its group) instead of Observe and Orphan")
 	fl.StringVarP(&o.output, "output", "o", o.output, "output format: yaml (a stream of documents) or json (a v1 List)")
 	fl.StringVar(&o.dir, "dir", "", "write one file per AgentGroup, DIR/<name>.yaml (.json with -o json), creating DIR if missing, instead of printing them")
@@ -90,26 +93,41 @@ func (o *importOptions) importInto(ctx context.Context, f *Factory, c client.Cli
 	if err != nil {
 		return err
 	}
-	acct, err := GetAccount(ctx, c, key)
-	if err != nil {
-		return err
+	notes := f.Streams.ErrOut
+	book := newAccountBook(c, notes)
+	a := book.get(ctx, key)
+	if a.err != nil {
+		return a.err
 	}
-	managed, err := managedGroups(ctx, c, acct, ns, f.Streams.ErrOut)
-	if err != nil {
-		return err
+	acct := a.account
+	if allowed, why, known := book.lends(ctx, a, ns); known && !allowed {
+		fmt.Fprintf(notes, "note: %s: applied, the AgentGroups would stall with AccountNotAllowed\n", acct.Object.(*deepcallv1.ClusterAccount).NotAllowedMessage(ns, why))
 	}
 	api, err := f.Connect(ctx, c, acct)
 	if err != nil {
 		return err
 	}
-	res, err := collect(ctx, api, acct, ns, managed, o.all, o.manage)
+	// A quick listing has no user_id, from which a remote account not
+	// recorded yet is learnt.
+	groups, err := Read(ctx, func(ctx context.Context) ([]groupapi.Group, error) {
+		return api.List(ctx, groupapi.ListOptions{Quick: a.remote != ""})
+	})
+	if err != nil {
+		return fmt.Errorf("list the groups of %s: %w", acct, err)
+	}
+	a.learn(groups)
+	live, err := listAgentGroups(ctx, c, []string{ns}, notes, "groups AgentGroups already manage are")
+	if err != nil {
+		return err
+	}
+	res, err := collect(ctx, api, acct, ns, groups, heldGroupsOf(ctx, book, a, live, ns), o.all, o.manage)
 	if err != nil {
 		return err
 	}
 	if err := o.write(res.objects, f.Streams); err != nil {
 		return err
 	}
-	o.summarize(f.Streams.ErrOut, acct, res)
+	o.summarize(notes, acct, res)
 	if len(res.refused) > 0 {
 		return fmt.Errorf("%s of %s cannot be AgentGroups as they are (listed above)", plural(len(res.refused), "group", "groups"), acct)
 	}
@@ -152,16 +170,10 @@ type refusedGroup struct {
 // Account's rate limit paces them.
 const relationReads = 4
 
-// collect lists the account's groups and reads each one to write (all of
-// them, or those managed lacks) with its members: read calls only, each
-// repeated after a 429 or a retryable error.
-func collect(ctx context.Context, api groupapi.Interface, acct *Account, ns string, managed map[string]types.NamespacedName, all, manage bool) (importResult, error) {
-	groups, err := Read(ctx, func(ctx context.Context) ([]groupapi.Group, error) {
-		return api.List(ctx, groupapi.ListOptions{Quick: true})
-	})
-	if err != nil {
-		return importResult{}, fmt.Errorf("list the groups of %s: %w", acct, err)
-	}
+// collect reads each listed group to write (all of them, or those no
+// AgentGroup holds) with its members: read calls only, each repeated
+// after a 429 or a retryable error.
+func collect(ctx context.Context, api groupapi.Interface, acct *Account, ns string, groups []groupapi.Group, held heldGroups, all, manage bool) (importResult, error) {
 	ids := make([]string, len(groups))
 	for i, g := range groups {
 		ids[i] = g.ID
@@ -169,7 +181,7 @@ func collect(ctx context.Context, api groupapi.Interface, acct *Account, ns stri
 	res := importResult{listed: len(plan.SortedIDs(ids))}
 	var wanted []string
 	for _, id := range plan.SortedIDs(ids) {
-		if owner, ok := managed[id]; ok && !all {
+		if owner, ok := held.byID[id]; ok && !all {
 			res.skipped = append(res.skipped, managedGroup{id: id, owner: owner})
 			continue
 		}
@@ -201,7 +213,11 @@ func collect(ctx context.Context, api groupapi.Interface, acct *Account, ns stri
 			res.gone = append(res.gone, wanted[i])
 			continue
 		}
-		obj, err := manifest(ns, acct.Ref(), *d, manage)
+		name, err := held.nameFor(ns, d.Group.ID, d.Group.Name, all)
+		var obj *unstructured.Unstructured
+		if err == nil {
+			obj, err = manifest(ns, name, acct.Ref(), *d, manage)
+		}
 		if err != nil {
 			res.refused = append(res.refused, refusedGroup{id: d.Group.ID, name: d.Group.Name, err: err})
 			continue

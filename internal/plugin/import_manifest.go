@@ -2,9 +2,7 @@ package plugin
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,12 +25,12 @@ func importPolicies(manage bool) (deepcallv1.ManagementPolicy, deepcallv1.Deleti
 	return deepcallv1.ManagementObserve, deepcallv1.DeletionOrphan
 }
 
-// manifest is the AgentGroup of one remote group, as import writes it:
-// metadata.name and namespace, and a spec that is the remote group as the
-// controller reads it (name, status, members and receivers in the
-// planner's order), so that applying it is InSync with no write. No status
-// and no empty field.
-func manifest(ns string, ref deepcallv1.AccountReference, d groupapi.GroupDetail, manage bool) (*unstructured.Unstructured, error) {
+// manifest is the AgentGroup name in namespace ns of one remote group, as
+// import writes it: a spec that is the remote group as the controller
+// reads it (name, status, members and receivers in the planner's order),
+// so that applying it is InSync with no write. No status and no empty
+// field.
+func manifest(ns, name string, ref deepcallv1.AccountReference, d groupapi.GroupDetail, manage bool) (*unstructured.Unstructured, error) {
 	management, deletion := importPolicies(manage)
 	spec := deepcallv1.AgentGroupSpec{
 		AccountRef:       ref,
@@ -53,7 +51,7 @@ func manifest(ns string, ref deepcallv1.AccountReference, d groupapi.GroupDetail
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{"spec": specMap}}
 	obj.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("AgentGroup"))
-	obj.SetName(objectName(d.Group.Name, d.Group.ID))
+	obj.SetName(name)
 	obj.SetNamespace(ns)
 	return obj, nil
 }
@@ -69,51 +67,20 @@ func agentIDs(ids []string) []deepcallv1.AgentID {
 	return out
 }
 
-// The AgentGroup CRD's rules a remote group may break (a name made in the
-// UI, an id of another shape): kept in step with api/v1alpha1's markers
-// by TestImportRulesAreTheCRDs.
-const (
-	maxGroupName = 100
-	maxMembers   = 5000
-	maxReceivers = 1000
-)
-
-var (
-	// groupNamePattern is the CEL rule of spec.groupName (RE2, as Go's).
-	groupNamePattern = regexp.MustCompile(`^\S(.*\S)?$`)
-	// idPattern is spec.groupId's and each agent id's pattern.
-	idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-)
-
-// importable reports why the API server would refuse spec, in words that
-// say what to change in DeepCall.
+// importable reports why the API server would refuse spec, or the
+// operator would not bind it to its group, in words that say what to
+// change in DeepCall.
 func importable(spec deepcallv1.AgentGroupSpec) error {
 	var why []string
-	switch name := spec.GroupName; {
-	case name == "":
+	if spec.GroupName == "" {
 		why = append(why, "it has no name")
-	case utf8.RuneCountInString(name) > maxGroupName:
-		why = append(why, fmt.Sprintf("its name is %d characters long; spec.groupName allows %d", utf8.RuneCountInString(name), maxGroupName))
-	case !groupNamePattern.MatchString(name):
-		why = append(why, "its name starts or ends with a space or holds a line break, which spec.groupName does not allow")
 	}
-	if !idPattern.MatchString(spec.GroupID) {
-		why = append(why, fmt.Sprintf("its id %q does not match spec.groupId's pattern %s", spec.GroupID, idPattern))
+	if spec.GroupID == "" {
+		why = append(why, "it has no id")
 	}
-	if len(spec.Members) > maxMembers {
-		why = append(why, fmt.Sprintf("it has %d members; spec.members allows %d", len(spec.Members), maxMembers))
-	}
-	if len(spec.ReceiveCall) > maxReceivers {
-		why = append(why, fmt.Sprintf("%d of its members receive calls; spec.receiveCall allows %d", len(spec.ReceiveCall), maxReceivers))
-	}
-	for _, id := range append(append([]deepcallv1.AgentID{}, spec.Members...), spec.ReceiveCall...) {
-		if !idPattern.MatchString(string(id)) {
-			why = append(why, fmt.Sprintf("agent id %q does not match the pattern %s", id, idPattern))
-			break
-		}
-	}
+	why = append(why, crdViolations(&deepcallv1.AgentGroup{Spec: spec})...)
 	if len(why) > 0 {
-		return fmt.Errorf("%s", strings.Join(why, "; "))
+		return fmt.Errorf("%s; change it in DeepCall and import again", strings.Join(why, "; "))
 	}
 	return nil
 }

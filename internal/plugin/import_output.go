@@ -69,7 +69,7 @@ func (o *importOptions) summarize(w io.Writer, acct fmt.Stringer, res importResu
 		policy = "managementPolicy Manage, deletionPolicy Delete: the operator corrects drift, and deleting one deletes its remote group"
 	}
 	for _, r := range res.refused {
-		fmt.Fprintf(w, "not imported: group %s %q: %v; change it in DeepCall and import again\n", r.id, r.name, r.err)
+		fmt.Fprintf(w, "not imported: group %s %q: %v\n", r.id, r.name, r.err)
 	}
 	if len(res.gone) > 0 {
 		fmt.Fprintf(w, "not imported: %s deleted since the account was listed: %s\n", plural(len(res.gone), "group", "groups"), strings.Join(res.gone, ", "))

@@ -24,19 +24,19 @@ import (
 	"sigs.k8s.io/yaml"
 
 	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
+	"github.com/agentgroups/agentgroup-operator/internal/accounts"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
 )
 
 const (
 	importUser  = "u1"
 	importToken = "import-test-token-7f3a"
-	// importRemote is the remote account the Account in team-a resolves to.
-	importRemote = "u1@127.0.0.1"
 )
 
 // importWorld is a simulator account with five groups made by hand, and a
 // cluster (a fake client) with its Account, a ClusterAccount on the same
-// credentials, and AgentGroups managing some of the groups:
+// credentials lent to the namespaces labelled tenant=yes (team-x and
+// team-y), and AgentGroups managing some of the groups:
 //
 //	1 "Sales Team"   members 1001 1002, 1001 receives  managed by team-a/sales (same Account)
 //	2 "sales team 1" disabled, empty
@@ -44,8 +44,10 @@ const (
 //	4 "Support"                                        managed by team-b/support (same remote account)
 //	5 "Night Shift"                                    bound by team-c/night on another remote account
 type importWorld struct {
-	sim  *sim.Server
-	objs []client.Object
+	sim *sim.Server
+	// remote is the remote account the Account in team-a resolves to.
+	remote string
+	objs   []client.Object
 }
 
 func newImportWorld(t *testing.T) *importWorld {
@@ -81,6 +83,10 @@ func newImportWorld(t *testing.T) *importWorld {
 	spec := deepcallv1.AccountSpec{BaseURL: srv.URL, CredentialsSecretRef: deepcallv1.SecretReference{Name: "creds"}, RequestsPerSecond: 100, Burst: 100}
 	clusterSpec := spec
 	clusterSpec.CredentialsSecretRef.Namespace = "platform"
+	remote := accounts.RemoteAccount{Host: accounts.HostOf(srv.URL), User: importUser}.String()
+	tenant := func(ns string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"tenant": "yes"}}}
+	}
 	secret := func(ns string) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
 			Data: map[string][]byte{"userId": []byte(importUser), "token": []byte(importToken)}}
@@ -90,13 +96,14 @@ func newImportWorld(t *testing.T) *importWorld {
 			Spec:   deepcallv1.AgentGroupSpec{AccountRef: ref},
 			Status: deepcallv1.AgentGroupStatus{GroupID: id, RemoteAccount: remote}}
 	}
-	return &importWorld{sim: s, objs: []client.Object{
-		secret("team-a"), secret("platform"),
+	return &importWorld{sim: s, remote: remote, objs: []client.Object{
+		secret("team-a"), secret("platform"), tenant("team-x"), tenant("team-y"),
 		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-a"}, Spec: spec,
-			Status: deepcallv1.AccountStatus{RemoteAccount: importRemote}},
-		&deepcallv1.ClusterAccount{ObjectMeta: metav1.ObjectMeta{Name: "shared"}, Spec: deepcallv1.ClusterAccountSpec{AccountSpec: clusterSpec}},
+			Status: deepcallv1.AccountStatus{RemoteAccount: remote}},
+		&deepcallv1.ClusterAccount{ObjectMeta: metav1.ObjectMeta{Name: "shared"}, Spec: deepcallv1.ClusterAccountSpec{AccountSpec: clusterSpec,
+			AllowedNamespaces: &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "yes"}}}},
 		bound("team-a", "sales", "1", "", deepcallv1.AccountReference{Name: "default"}),
-		bound("team-b", "support", "4", importRemote, deepcallv1.AccountReference{Name: "default"}),
+		bound("team-b", "support", "4", remote, deepcallv1.AccountReference{Name: "default"}),
 		bound("team-c", "night", "5", "u9@127.0.0.1", deepcallv1.AccountReference{Name: "default"}),
 	}}
 }
@@ -213,7 +220,9 @@ func TestImportAllManageAsAJSONList(t *testing.T) {
 	for _, g := range list.Items {
 		got = append(got, g.Name+" "+g.Spec.GroupID+" "+string(g.Spec.ManagementPolicy)+" "+string(g.Spec.DeletionPolicy))
 	}
-	want := []string{"sales-team-1 1 Manage Delete", "sales-team-1-2 2 Manage Delete", "desk-3 3 Manage Delete", "support-4 4 Manage Delete", "night-shift-5 5 Manage Delete"}
+	// Group 1 keeps the name of team-a/sales, which holds it; group 4's
+	// AgentGroup is in another namespace.
+	want := []string{"sales 1 Manage Delete", "sales-team-1-2 2 Manage Delete", "desk-3 3 Manage Delete", "support-4 4 Manage Delete", "night-shift-5 5 Manage Delete"}
 	if list.APIVersion != "v1" || list.Kind != "List" {
 		t.Errorf("a %s %s, want a v1 List", list.APIVersion, list.Kind)
 	}
@@ -261,8 +270,10 @@ func TestImportIntoADirectory(t *testing.T) {
 
 func TestImportFromAClusterAccount(t *testing.T) {
 	w := newImportWorld(t)
-	// The ClusterAccount's remote account is not known yet: an AgentGroup
-	// of any namespace that names it manages its group.
+	// The ClusterAccount's remote account is not recorded yet: import
+	// learns it from the listing. Group 5 is managed by an AgentGroup of
+	// a namespace it lends itself to; group 1 by one whose Account is on
+	// the same remote account, group 4 by one that recorded it.
 	w.objs = append(w.objs, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Name: "night", Namespace: "team-y"},
 		Spec: deepcallv1.AgentGroupSpec{AccountRef: deepcallv1.AccountReference{Kind: deepcallv1.KindClusterAccount, Name: "shared"}, GroupID: "5"}})
 	stdout, stderr, err, _ := w.run(t, "team-x", nil, "--cluster-account", "shared")
@@ -277,16 +288,53 @@ func TestImportFromAClusterAccount(t *testing.T) {
 		}
 		got = append(got, g.Namespace+"/"+g.Name+" "+g.Spec.AccountRef.Kind+" "+g.Spec.AccountRef.Name)
 	}
-	// Group 1's AgentGroup names Account team-a/default, which has not
-	// resolved to a remote account the ClusterAccount shares as far as
-	// import can tell; group 4's names the remote account, which the
-	// ClusterAccount has not recorded either.
-	want := []string{"team-x/sales-team-1 ClusterAccount shared", "team-x/sales-team-1-2 ClusterAccount shared", "team-x/desk-3 ClusterAccount shared", "team-x/support-4 ClusterAccount shared"}
+	want := []string{"team-x/sales-team-1-2 ClusterAccount shared", "team-x/desk-3 ClusterAccount shared"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("AgentGroups (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(stderr, "of ClusterAccount shared") || !strings.Contains(stderr, "team-y/night (group 5)") {
-		t.Errorf("stderr does not name the ClusterAccount and the AgentGroup that manages group 5:\n%s", stderr)
+	if !strings.Contains(stderr, "of ClusterAccount shared") || !strings.Contains(stderr, "team-a/sales (group 1), team-b/support (group 4), team-y/night (group 5)") {
+		t.Errorf("stderr does not name the ClusterAccount and the AgentGroups that manage groups 1, 4 and 5:\n%s", stderr)
+	}
+
+	// A namespace the ClusterAccount does not lend itself to: the
+	// manifests are written, with a note that they would stall.
+	_, stderr, err, _ = w.run(t, "team-z", nil, "--cluster-account", "shared")
+	want2 := `note: ClusterAccount "shared" does not allow namespace team-z: its spec.allowedNamespaces does not select the namespace's labels (ask the platform team that owns it): applied, the AgentGroups would stall with AccountNotAllowed` + "\n"
+	if err != nil || !strings.HasPrefix(stderr, want2) {
+		t.Errorf("import into a namespace the ClusterAccount does not lend to: %v, stderr:\n%s\nwant it to start with:\n%s", err, stderr, want2)
+	}
+}
+
+// An AgentGroup of another namespace whose Account is on the same remote
+// account holds its group even before it is bound: written again, the
+// group would be GroupIDInUse.
+func TestImportSkipsAGroupAnotherAccountOnTheSameRemoteNames(t *testing.T) {
+	w := newImportWorld(t)
+	w.objs = append(w.objs,
+		&deepcallv1.Account{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-d"}, Status: deepcallv1.AccountStatus{RemoteAccount: w.remote}},
+		&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Name: "desk", Namespace: "team-d"}, Spec: deepcallv1.AgentGroupSpec{GroupID: "3"}})
+	stdout, stderr, err, _ := w.run(t, "team-a", nil, "--account", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, `groupId: "3"`) || !strings.Contains(stderr, "team-d/desk (group 3)") {
+		t.Errorf("group 3, named by team-d/desk, written or not reported as managed:\n%s%s", stdout, stderr)
+	}
+}
+
+// A name import would give a group that another AgentGroup of the
+// namespace already has is refused: applied, it would rebind that
+// AgentGroup.
+func TestImportRefusesANameTaken(t *testing.T) {
+	w := newImportWorld(t)
+	w.objs = append(w.objs, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Name: "desk-3", Namespace: "team-a"}, Spec: deepcallv1.AgentGroupSpec{GroupName: "Desk"}})
+	stdout, stderr, err, _ := w.run(t, "team-a", nil, "--account", "default")
+	if err == nil || err.Error() != "1 group of Account team-a/default cannot be AgentGroups as they are (listed above)" {
+		t.Errorf("error %v, want one saying a group cannot be imported", err)
+	}
+	want := `not imported: group 3 "客服 Desk": AgentGroup team-a/desk-3, which does not manage this group, has the name import gives it: rename that AgentGroup, or import into another namespace` + "\n"
+	if !strings.HasPrefix(stderr, want) || strings.Contains(stdout, "name: desk-3") {
+		t.Errorf("stderr:\n%s\nwant it to start with:\n%s", stderr, want)
 	}
 }
 
@@ -304,7 +352,7 @@ func TestImportWhenAgentGroupsMayNotBeListedClusterWide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(stderr, "note: you may not list AgentGroups in all namespaces: only namespace team-a was checked") {
+	if !strings.HasPrefix(stderr, "note: you may not list AgentGroups in all namespaces; groups AgentGroups already manage are looked for only in namespace team-a\n") {
 		t.Errorf("stderr does not start with the note:\n%s", stderr)
 	}
 	if !strings.Contains(stdout, "name: support-4\n") || strings.Contains(stdout, "name: sales-team-1\n") {
@@ -314,7 +362,7 @@ func TestImportWhenAgentGroupsMayNotBeListedClusterWide(t *testing.T) {
 
 func TestImportNamesWhatTheCRDWouldRefuse(t *testing.T) {
 	w := newImportWorld(t)
-	for _, name := range []string{"Line\nBreak", strings.Repeat("x", 101)} {
+	for _, name := range []string{"Line\nBreak", strings.Repeat("x", 101), " Padded"} {
 		if _, err := w.sim.CreateGroup(importUser, name); err != nil {
 			t.Fatal(err)
 		}
@@ -324,18 +372,23 @@ func TestImportNamesWhatTheCRDWouldRefuse(t *testing.T) {
 		t.Errorf("error %v, want one saying 2 groups cannot be imported", err)
 	}
 	for _, want := range []string{
-		`not imported: group 6 "Line\nBreak": its name starts or ends with a space or holds a line break, which spec.groupName does not allow; change it in DeepCall and import again`,
-		`not imported: group 7 "` + strings.Repeat("x", 101) + `": its name is 101 characters long; spec.groupName allows 100; change it in DeepCall and import again`,
+		`not imported: group 6 "Line\nBreak": spec.groupName "Line\nBreak" starts or ends with a space or holds a line break; the CRD's rule is ^\S(.*\S)?$; change it in DeepCall and import again`,
+		`not imported: group 7 "` + strings.Repeat("x", 101) + `": spec.groupName is 101 characters long; the CRD allows at most 100; change it in DeepCall and import again`,
 	} {
 		if !strings.Contains(stderr, want+"\n") {
 			t.Errorf("stderr does not say %q:\n%s", want, stderr)
 		}
 	}
-	if !strings.Contains(stderr, "\n3 AgentGroups written for 3 of the 7 groups") {
-		t.Errorf("stderr does not count 3 written of 7:\n%s", stderr)
+	if !strings.Contains(stderr, "\n4 AgentGroups written for 4 of the 8 groups") {
+		t.Errorf("stderr does not count 4 written of 8:\n%s", stderr)
 	}
-	if got := strings.Count(stdout, "kind: AgentGroup\n"); got != 3 {
-		t.Errorf("%d manifests, want the 3 importable ones", got)
+	if got := strings.Count(stdout, "kind: AgentGroup\n"); got != 4 {
+		t.Errorf("%d manifests, want the 4 importable ones", got)
+	}
+	// The client reads names trimmed, as the operator does: " Padded" is
+	// "Padded" to both, and imported so.
+	if !strings.Contains(stdout, "  name: padded-8\n") || !strings.Contains(stdout, "  groupName: Padded\n") {
+		t.Errorf("group 8 \" Padded\" not imported as Padded:\n%s", stdout)
 	}
 }
 
@@ -355,7 +408,7 @@ func TestImportWithNothingLeft(t *testing.T) {
 	w := newImportWorld(t)
 	for i, id := range []string{"2", "3", "5"} {
 		w.objs = append(w.objs, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Name: "g" + id, Namespace: "team-a"},
-			Spec: deepcallv1.AgentGroupSpec{GroupID: id}, Status: deepcallv1.AgentGroupStatus{GroupID: []string{"", id, id}[i], RemoteAccount: importRemote}})
+			Spec: deepcallv1.AgentGroupSpec{GroupID: id}, Status: deepcallv1.AgentGroupStatus{GroupID: []string{"", id, id}[i], RemoteAccount: w.remote}})
 	}
 	stdout, stderr, err, calls := w.run(t, "team-a", nil, "--account", "default")
 	if err != nil {
