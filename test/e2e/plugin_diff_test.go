@@ -31,7 +31,9 @@ type diffDocument struct {
 // `kubectl agentgroup diff -f DIR` prints exactly those and exits 2,
 // without a write call; once the directory is applied and the operator
 // converged, it exits 0. A name taken by hand is the NameConflict the
-// operator reports, in the same words.
+// operator reports, in the same words; a ClusterAccount not lent to the
+// namespace is its AccountNotAllowed, in the same words; a group name the
+// CRD refuses is an error, not a create.
 func TestPluginDiff(t *testing.T) {
 	const ns, user = "plugin-diff", "20014"
 	mgr := startManager(t)
@@ -168,6 +170,76 @@ func TestPluginDiff(t *testing.T) {
 	if want := fmt.Sprintf("remote group %d %q already exists", byHand.ID, byHand.Name); !strings.Contains(message, want) || !strings.Contains(out, "\n  "+message+"\n") {
 		t.Errorf("the operator says %q; the diff said:\n%s", message, out)
 	}
+
+	// A manifest the API server would refuse is an error naming the rule,
+	// not a create.
+	padded := groupYAML(ns, "diff-padded", "Diff Padded ", []string{"1008"}, nil)
+	out, errOut, code = agentgroup(t, padded, "diff", "-f", "-")
+	if code != 1 || out != "" || !strings.Contains(errOut, "AgentGroup diff-padded: spec.groupName") {
+		t.Errorf("diff of a group name ending in a space: exit %d, stdout %q; want exit 1, nothing on stdout and an error naming spec.groupName's rule", code, out)
+	}
+	if _, err := env.Kubectl(padded, "apply", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(err.Error(), "groupName must not start or end with a space") {
+		t.Errorf("the API server should refuse what the diff refused: %v", err)
+	}
+
+	// A ClusterAccount that does not lend itself to the namespace: the
+	// diff says the operator's AccountNotAllowed in its words; once the
+	// platform team labels the namespace, the operator creates the group
+	// and the diff has nothing to say.
+	const lent = "plugin-diff-lent"
+	t.Cleanup(func() { _, _ = env.Kubectl("", "delete", "clusteraccount", lent, "--ignore-not-found", "--wait=false") })
+	kubectl(t, fmt.Sprintf(`apiVersion: deepcall.agentgroups.dev/v1alpha1
+kind: ClusterAccount
+metadata: {name: %s}
+spec:
+  baseURL: http://%s
+  credentialsSecretRef: {namespace: %s, name: creds}
+  allowedNamespaces: {matchLabels: {e2e.deepcall.example/plugin-diff: "yes"}}
+`, lent, simAddr, ns), "apply", "-f", "-")
+	borrowed := fmt.Sprintf(`apiVersion: deepcall.agentgroups.dev/v1alpha1
+kind: AgentGroup
+metadata: {name: diff-borrowed, namespace: %s}
+spec:
+  accountRef: {kind: ClusterAccount, name: %s}
+  groupName: Diff Borrowed
+  members: ["1009"]
+`, ns, lent)
+	notAllowed := fmt.Sprintf("ClusterAccount %q does not allow namespace %s: its spec.allowedNamespaces does not select the namespace's labels (ask the platform team that owns it)", lent, ns)
+	out, _, code = agentgroup(t, borrowed, "diff", "-f", "-")
+	if code != 1 || !strings.Contains(out, "stall     AgentGroup plugin-diff/diff-borrowed: AccountNotAllowed\n  "+notAllowed+"\n") {
+		t.Errorf("diff of an AgentGroup whose ClusterAccount does not allow its namespace: exit %d, want 1 and AccountNotAllowed", code)
+	}
+	kubectl(t, borrowed, "apply", "-f", "-")
+	eventually(t, 30*time.Second, func() error {
+		for _, g := range agentGroups(t, ns) {
+			for _, c := range g.Status.Conditions {
+				if g.Metadata.Name == "diff-borrowed" && c.Type == "Ready" && c.Reason == "AccountNotAllowed" {
+					message = c.Message
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("diff-borrowed is not AccountNotAllowed yet")
+	})
+	if message != notAllowed {
+		t.Errorf("the operator says %q; the diff said %q", message, notAllowed)
+	}
+	kubectl(t, "", "label", "namespace", ns, "e2e.deepcall.example/plugin-diff=yes")
+	eventually(t, 30*time.Second, func() error {
+		for _, g := range agentGroups(t, ns) {
+			if g.Metadata.Name == "diff-borrowed" && g.ready() {
+				return nil
+			}
+		}
+		return fmt.Errorf("diff-borrowed is not Ready yet")
+	})
+	out, _, code = agentgroup(t, borrowed, "diff", "-f", "-")
+	if code != 0 || out != "0 to create, 0 to change, 1 unchanged\n" {
+		t.Errorf("diff once the namespace is lent and the group made: exit %d, want 0 and unchanged", code)
+	}
+	// The ClusterAccount holds its Secret, in ns, until it is gone.
+	kubectl(t, "", "delete", "agentgroup", "diff-borrowed", "-n", ns, "--timeout=60s")
+	kubectl(t, "", "delete", "clusteraccount", lent, "--timeout=60s")
 	kubectl(t, "", "delete", "namespace", ns, "--timeout=60s")
 }
 

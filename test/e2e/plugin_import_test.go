@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,7 +29,9 @@ import (
 // run; applied, every group is Ready and InSync with no write call. Once
 // they are managed there is nothing left to import, and a second
 // namespace's Account on the same remote account imports only its own new
-// groups, with --manage, again converging with no write.
+// groups, with --manage, again converging with no write. A group renamed
+// in DeepCall keeps its AgentGroup's name when --all regenerates the
+// directory.
 func TestPluginImport(t *testing.T) {
 	const (
 		user     = "20013"
@@ -101,6 +104,26 @@ func TestPluginImport(t *testing.T) {
 		t.Errorf("import --all -o json: a %s %s of %v, want a v1 List of the %d imported names in groupId order", list.APIVersion, list.Kind, listed, len(files))
 	}
 
+	// A group renamed in DeepCall keeps its AgentGroup's name when --all
+	// regenerates the directory: applied, it updates that AgentGroup
+	// instead of making a second one for the same group (GroupIDInUse).
+	var renamed sim.Group
+	simPatchJSON(t, fmt.Sprintf("/_sim/users/%s/groups/%d", user, made[0].ID), `{"name":"Sales Team Renamed"}`, &renamed)
+	regenerated := filepath.Join(t.TempDir(), "regenerated")
+	if _, _, code := agentgroup(t, "", "import", "--account", "default", "-n", ns, "--all", "--dir", regenerated); code != 0 {
+		t.Fatalf("import --all after a rename in DeepCall: exit %d, want 0", code)
+	}
+	regen := importReadDir(t, regenerated)
+	if diff := cmp.Diff(slices.Sorted(maps.Keys(files)), slices.Sorted(maps.Keys(regen))); diff != "" {
+		t.Errorf("import --all after a rename wrote other files than the first import (-first +again):\n%s", diff)
+	}
+	writesBefore := importWritesTo(t, made)
+	kubectl(t, "", "apply", "-f", regenerated)
+	importWaitInSync(t, ns, len(made))
+	if w := importWritesTo(t, made) - writesBefore; w != 0 {
+		t.Errorf("%d write calls after applying the regenerated directory, want 0", w)
+	}
+
 	// A second namespace's Account on the same remote account: the 50
 	// groups are managed there already; only its 3 new ones are written.
 	account(t, manageNS, user)
@@ -134,7 +157,7 @@ func TestPluginImport(t *testing.T) {
 	if files := importReadDir(t, allDir); len(files) != len(made)+len(mine) {
 		t.Errorf("import --all --manage wrote %d files, want %d", len(files), len(made)+len(mine))
 	}
-	writesBefore := importWritesTo(t, mine)
+	writesBefore = importWritesTo(t, mine)
 	kubectl(t, "", "apply", "-f", manageDir)
 	importWaitInSync(t, manageNS, len(mine))
 	if w := importWritesTo(t, mine) - writesBefore; w != 0 {
