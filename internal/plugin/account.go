@@ -20,6 +20,9 @@ type Account struct {
 	Key    types.NamespacedName
 	Spec   deepcallv1.AccountSpec
 	Status deepcallv1.AccountStatus
+	// ClusterAccount is the ClusterAccount read (nil for an Account): its
+	// allowedNamespaces decide which namespaces may use it.
+	ClusterAccount *deepcallv1.ClusterAccount
 }
 
 // Kind is "Account" or "ClusterAccount".
@@ -56,7 +59,7 @@ func GetAccount(ctx context.Context, c client.Client, key types.NamespacedName) 
 		if err := c.Get(ctx, key, ca); err != nil {
 			return nil, notFoundSays(err, "ClusterAccount %q", key.Name)
 		}
-		return &Account{Key: key, Spec: ca.Spec.AccountSpec, Status: ca.Status}, nil
+		return &Account{Key: key, Spec: ca.Spec.AccountSpec, Status: ca.Status, ClusterAccount: ca}, nil
 	}
 	a := &deepcallv1.Account{}
 	if err := c.Get(ctx, key, a); err != nil {

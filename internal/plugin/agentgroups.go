@@ -121,8 +121,8 @@ func (e *accountEntry) learn(groups []groupapi.Group) {
 // rule). known is false when the namespace could not be read: the check
 // is skipped, with a note.
 func (b *accountBook) lends(ctx context.Context, e *accountEntry, ns string) (allowed bool, why string, known bool) {
-	ca, ok := e.account.Object.(*deepcallv1.ClusterAccount)
-	if !ok {
+	ca := e.account.ClusterAccount
+	if ca == nil {
 		return true, "", true
 	}
 	labels, known := b.namespaceLabels(ctx, ns)

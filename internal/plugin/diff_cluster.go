@@ -124,8 +124,7 @@ func (d *diffCluster) notLent(ctx context.Context, g *deepcallv1.AgentGroup, a *
 	if allowed || !known {
 		return nil
 	}
-	ca := a.account.Object.(*deepcallv1.ClusterAccount) // only a ClusterAccount lends
-	return &plan.Stall{Reason: plan.Reason(deepcallv1.ReasonAccountNotAllowed), Message: ca.NotAllowedMessage(g.Namespace, why)}
+	return &plan.Stall{Reason: plan.Reason(deepcallv1.ReasonAccountNotAllowed), Message: a.account.ClusterAccount.NotAllowedMessage(g.Namespace, why)}
 }
 
 // sameRemote reports whether AgentGroup g's binding is, or would be, on

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	deepcallv1 "github.com/agentgroups/agentgroup-operator/api/v1alpha1"
 	"github.com/agentgroups/agentgroup-operator/internal/groupapi"
 	"github.com/agentgroups/agentgroup-operator/internal/plan"
 )
@@ -101,7 +100,7 @@ func (o *importOptions) importInto(ctx context.Context, f *Factory, c client.Cli
 	}
 	acct := a.account
 	if allowed, why, known := book.lends(ctx, a, ns); known && !allowed {
-		fmt.Fprintf(notes, "note: %s: applied, the AgentGroups would stall with AccountNotAllowed\n", acct.Object.(*deepcallv1.ClusterAccount).NotAllowedMessage(ns, why))
+		fmt.Fprintf(notes, "note: %s: applied, the AgentGroups would stall with AccountNotAllowed\n", acct.ClusterAccount.NotAllowedMessage(ns, why))
 	}
 	api, err := f.Connect(ctx, c, acct)
 	if err != nil {
