@@ -28,9 +28,9 @@ the live remote accounts once they are applied: create, rename, enable or
 disable, members and call receivers added and removed, adopt by name, or the
 stall it would hit (NameConflict, DuplicateGroupName, GroupIDInUse,
 GroupIDMismatch, RemoteGroupNotFound, AccountChanged, AccountNotAllowed),
-with the message the operator would write. A manifest the API server would
-refuse is an error naming the rule. It decides with the operator's own planner and binding
-rules, and makes only read calls.
+with the message the operator would write; a manifest the API server would
+refuse is an error naming the rule. It decides with the operator's own
+planner and binding rules, and makes only read calls.
 
 Exit status: 0 nothing would change, 2 the operator would write to a remote
 account (or adopt a group), 1 an error or an AgentGroup that would stall.`,
