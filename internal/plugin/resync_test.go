@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +51,8 @@ func newResyncWorld(t *testing.T, groups map[string]*handling) *resyncWorld {
 	}
 	objs = append(objs, &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "elsewhere"}})
 	answer := func(ctx context.Context, c client.WithWatch) error {
-		for name, reads := range w.pending {
-			if reads < 2 {
+		for _, name := range slices.Sorted(maps.Keys(w.pending)) {
+			if reads := w.pending[name]; reads < 2 {
 				w.pending[name]++
 				continue
 			}
