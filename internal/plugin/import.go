@@ -75,11 +75,7 @@ func (o *importOptions) run(ctx context.Context, f *Factory) error {
 	if _, err := o.accountKey(""); err != nil {
 		return err
 	}
-	ns, err := f.Namespace()
-	if err != nil {
-		return err
-	}
-	c, err := f.Client()
+	c, ns, err := f.ClientIn()
 	if err != nil {
 		return err
 	}

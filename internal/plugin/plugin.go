@@ -100,6 +100,16 @@ func (f *Factory) Client() (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
+// ClientIn is Client and Namespace together, as most commands need both.
+func (f *Factory) ClientIn() (client.Client, string, error) {
+	ns, err := f.Namespace()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := f.Client()
+	return c, ns, err
+}
+
 // Namespace is the namespace the flags or the kubeconfig's context select.
 func (f *Factory) Namespace() (string, error) {
 	ns, _, err := f.Flags.ToRawKubeConfigLoader().Namespace()

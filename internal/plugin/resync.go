@@ -54,11 +54,7 @@ does not, or when the operator did not answer within --timeout.`,
 			if err := o.validate(args); err != nil {
 				return err
 			}
-			ns, err := f.Namespace()
-			if err != nil {
-				return err
-			}
-			c, err := f.Client()
+			c, ns, err := f.ClientIn()
 			if err != nil {
 				return err
 			}

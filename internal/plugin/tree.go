@@ -59,11 +59,7 @@ AgentGroups); never calls the Group API.`,
 }
 
 func (o *treeOptions) run(cmd *cobra.Command, arg string) error {
-	ns, err := o.f.Namespace()
-	if err != nil {
-		return err
-	}
-	c, err := o.f.Client()
+	c, ns, err := o.f.ClientIn()
 	if err != nil {
 		return err
 	}

@@ -155,18 +155,8 @@ func TestPluginDiff(t *testing.T) {
 		t.Errorf("diff of a name taken by hand: exit %d, want 1 and a NameConflict", code)
 	}
 	kubectl(t, clash, "apply", "-f", "-")
-	var message string
-	eventually(t, 30*time.Second, func() error {
-		for _, g := range agentGroups(t, ns) {
-			for _, c := range g.Status.Conditions {
-				if g.Metadata.Name == "diff-clash" && c.Type == "Ready" && c.Reason == "NameConflict" {
-					message = c.Message
-					return nil
-				}
-			}
-		}
-		return fmt.Errorf("diff-clash is not NameConflict yet")
-	})
+	waitReasons(t, map[string]string{ns + "/diff-clash": "NameConflict"})
+	message := readyMessage(t, ns, "diff-clash")
 	if want := fmt.Sprintf("remote group %d %q already exists", byHand.ID, byHand.Name); !strings.Contains(message, want) || !strings.Contains(out, "\n  "+message+"\n") {
 		t.Errorf("the operator says %q; the diff said:\n%s", message, out)
 	}
@@ -210,17 +200,8 @@ spec:
 		t.Errorf("diff of an AgentGroup whose ClusterAccount does not allow its namespace: exit %d, want 1 and AccountNotAllowed", code)
 	}
 	kubectl(t, borrowed, "apply", "-f", "-")
-	eventually(t, 30*time.Second, func() error {
-		for _, g := range agentGroups(t, ns) {
-			for _, c := range g.Status.Conditions {
-				if g.Metadata.Name == "diff-borrowed" && c.Type == "Ready" && c.Reason == "AccountNotAllowed" {
-					message = c.Message
-					return nil
-				}
-			}
-		}
-		return fmt.Errorf("diff-borrowed is not AccountNotAllowed yet")
-	})
+	waitReasons(t, map[string]string{ns + "/diff-borrowed": "AccountNotAllowed"})
+	message = readyMessage(t, ns, "diff-borrowed")
 	if message != notAllowed {
 		t.Errorf("the operator says %q; the diff said %q", message, notAllowed)
 	}
@@ -267,4 +248,10 @@ func ciKubeconfig(t *testing.T, ns string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// readyMessage is the message of an AgentGroup's Ready condition.
+func readyMessage(t *testing.T, ns, name string) string {
+	t.Helper()
+	return kubectl(t, "", "get", "agentgroup", name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
 }
