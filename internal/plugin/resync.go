@@ -102,16 +102,19 @@ func (o *resyncOptions) run(ctx context.Context, c client.Client, scope treeScop
 		}
 	}
 
+	var before eventVersions
+	if o.wait {
+		before = readEventVersions(ctx, c, namespacesOf(targets))
+	}
 	requested := o.now().UTC().Format(resyncTimeFormat)
 	var requests []resyncResult
 	var failed []error
 	for _, key := range targets {
-		g, err := requestResync(ctx, c, key, requested)
-		if err != nil {
+		if err := requestResync(ctx, c, key, requested); err != nil {
 			failed = append(failed, err)
 			continue
 		}
-		requests = append(requests, resyncResult{Key: key, syncedBefore: g.Status.LastSyncTime})
+		requests = append(requests, resyncResult{Key: key})
 		if !o.wait {
 			fmt.Fprintf(o.f.Streams.Out, "agentgroup/%s resync requested\n", o.displayName(key))
 		}
@@ -120,7 +123,7 @@ func (o *resyncOptions) run(ctx context.Context, c client.Client, scope treeScop
 		fmt.Fprintln(o.f.Streams.ErrOut, "error:", err)
 	}
 	if o.wait && len(requests) > 0 {
-		results, err := o.waitHandled(ctx, c, requests, requested)
+		results, err := o.waitHandled(ctx, c, requests, requested, before)
 		if err != nil {
 			return err
 		}
@@ -162,23 +165,22 @@ func listTargets(ctx context.Context, c client.Reader, scope treeScope) ([]types
 	return out, nil
 }
 
-// requestResync sets the resync annotation with a merge patch (nothing
-// else of the object is touched, and no resourceVersion is needed) and
-// returns the AgentGroup as patched.
-func requestResync(ctx context.Context, c client.Client, key types.NamespacedName, requested string) (*deepcallv1.AgentGroup, error) {
+// requestResync sets the resync annotation with a merge patch: nothing
+// else of the object is touched, and no resourceVersion is needed.
+func requestResync(ctx context.Context, c client.Client, key types.NamespacedName, requested string) error {
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{deepcallv1.AnnotationResync: requested}}})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	g := &deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	err = c.Patch(ctx, g, client.RawPatch(types.MergePatchType, patch))
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("AgentGroup %q not found in namespace %s", key.Name, key.Namespace)
+		return fmt.Errorf("AgentGroup %q not found in namespace %s", key.Name, key.Namespace)
 	case apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("AgentGroup %s/%s: your kubeconfig may not patch it (patch agentgroups): %w", key.Namespace, key.Name, err)
+		return fmt.Errorf("AgentGroup %s/%s: your kubeconfig may not patch it (patch agentgroups): %w", key.Namespace, key.Name, err)
 	case err != nil:
-		return nil, fmt.Errorf("AgentGroup %s/%s: %w", key.Namespace, key.Name, err)
+		return fmt.Errorf("AgentGroup %s/%s: %w", key.Namespace, key.Name, err)
 	}
-	return g, nil
+	return nil
 }

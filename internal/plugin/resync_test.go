@@ -90,13 +90,16 @@ func newResyncWorld(t *testing.T, groups map[string]*handling) *resyncWorld {
 			return c.List(ctx, list, opts...)
 		},
 	}).Build()
-	// An older correction of alpha, before its handling pass: not this one's.
-	if groups["alpha"] != nil {
-		w.must(w.client.Create(context.Background(), &eventsv1.Event{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "alpha.old"},
-			EventTime:  metav1.NewMicroTime(time.Now().Add(-time.Hour)), Reason: deepcallv1.ReasonDriftCorrected, Note: "corrected: an hour ago",
-			Regarding: corev1ObjectReference(&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "alpha", UID: "uid-alpha"}}),
-		}))
+	// Corrections written just before the request, in the same second as
+	// the pass that answers it: not that pass's.
+	for _, name := range []string{"alpha", "bravo"} {
+		if groups[name] != nil {
+			w.must(w.client.Create(context.Background(), &eventsv1.Event{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name + ".old"},
+				EventTime:  metav1.NewMicroTime(time.Now()), Reason: deepcallv1.ReasonDriftCorrected, Note: "corrected: before the request",
+				Regarding: corev1ObjectReference(&deepcallv1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name, UID: types.UID("uid-" + name)}}),
+			}))
+		}
 	}
 	return w
 }

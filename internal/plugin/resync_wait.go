@@ -11,7 +11,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,14 +29,12 @@ type resyncResult struct {
 	// Corrected is the note of the event of the handling pass that
 	// corrected drift, if the operator wrote one.
 	Corrected string
-	// syncedBefore is status.lastSyncTime when the request was made.
-	syncedBefore *metav1.Time
 }
 
 // waitHandled reads the AgentGroups until the operator has handled the
 // request on each (status.lastHandledResync) or the timeout passes. Each
 // poll reads only the AgentGroups still waiting.
-func (o *resyncOptions) waitHandled(ctx context.Context, c client.Reader, requests []resyncResult, requested string) ([]resyncResult, error) {
+func (o *resyncOptions) waitHandled(ctx context.Context, c client.Reader, requests []resyncResult, requested string, before eventVersions) ([]resyncResult, error) {
 	results := slices.Clone(requests)
 	deadline := o.now().Add(o.timeout)
 	for {
@@ -72,7 +69,7 @@ func (o *resyncOptions) waitHandled(ctx context.Context, c client.Reader, reques
 		case <-time.After(min(o.poll, time.Until(deadline))):
 		}
 	}
-	addCorrections(ctx, c, results)
+	addCorrections(ctx, c, results, before)
 	return results, nil
 }
 
@@ -131,16 +128,38 @@ func resyncHandled(g *deepcallv1.AgentGroup, requested string) bool {
 // group back to its spec.
 var correctionReasons = []string{deepcallv1.ReasonDriftCorrected, deepcallv1.EventRecreated}
 
-// addCorrections finds, for each handled AgentGroup, the event of the
-// handling pass that corrected drift. That pass wrote status.lastSyncTime
-// before emitting its events, both with the manager's clock; lastSyncTime
-// is kept to the second, so an event counts only from the second after
-// the one the group last synced in before the request. That is
-// approximate (a correction in that same second is not shown), and events
-// are best effort (the operator bounds routine ones, and reading them may
-// be forbidden): without one the result says only that the group is in
-// sync.
-func addCorrections(ctx context.Context, c client.Reader, results []resyncResult) {
+// eventVersions are the resourceVersions of a namespace's events, by
+// namespace/name, as they were before the request: an event that is not
+// among them, or whose version changed (a series counted one more), was
+// written after it. Versions are compared, never ordered, and no clock is
+// read: the person's, the manager's and the API server's may differ.
+type eventVersions map[string]string
+
+// readEventVersions lists the events of the namespaces; nil when they
+// cannot be read (events are best effort).
+func readEventVersions(ctx context.Context, c client.Reader, namespaces []string) eventVersions {
+	out := eventVersions{}
+	for _, ns := range namespaces {
+		var events eventsv1.EventList
+		if c.List(ctx, &events, client.InNamespace(ns)) != nil {
+			return nil
+		}
+		for _, e := range events.Items {
+			out[e.Namespace+"/"+e.Name] = e.ResourceVersion
+		}
+	}
+	return out
+}
+
+// addCorrections finds, for each handled AgentGroup, the latest
+// correction event (DriftCorrected, Recreated) written since the request.
+// Events are best effort (the operator bounds routine ones, and reading
+// them may be forbidden): without one the result says only that the group
+// is in sync.
+func addCorrections(ctx context.Context, c client.Reader, results []resyncResult, before eventVersions) {
+	if before == nil {
+		return
+	}
 	var keys []types.NamespacedName
 	for _, r := range results {
 		keys = append(keys, r.Key)
@@ -152,18 +171,14 @@ func addCorrections(ctx context.Context, c client.Reader, results []resyncResult
 		}
 		for i := range results {
 			r := &results[i]
-			if r.Key.Namespace != ns || !r.Handled || r.Group == nil || r.Group.Status.LastSyncTime == nil {
+			if r.Key.Namespace != ns || !r.Handled || r.Group == nil {
 				continue
-			}
-			since := r.Group.Status.LastSyncTime.Time
-			if b := r.syncedBefore; b != nil && b.Add(time.Second).After(since) {
-				since = b.Add(time.Second)
 			}
 			var latest time.Time
 			for _, e := range events.Items {
 				at := eventTime(&e)
 				if e.Regarding.UID != r.Group.UID || !slices.Contains(correctionReasons, e.Reason) ||
-					at.Before(since) || at.Before(latest) {
+					before[e.Namespace+"/"+e.Name] == e.ResourceVersion || at.Before(latest) {
 					continue
 				}
 				latest, r.Corrected = at, e.Note
