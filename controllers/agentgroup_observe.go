@@ -299,17 +299,8 @@ func lowPriority(d time.Duration) ctrl.Result {
 }
 
 func desired(g *deepcallv1.AgentGroup) plan.Desired {
-	return plan.Desired{Name: g.DesiredName(), Members: agentIDs(g.Spec.Members), Receivers: agentIDs(g.Spec.ReceiveCall), Enabled: g.IsEnabled()}
+	return plan.Desired{Name: g.DesiredName(), Members: g.MemberIDs(), Receivers: g.ReceiverIDs(), Enabled: g.IsEnabled()}
 }
-
-func agentIDs(in []deepcallv1.AgentID) []string {
-	out := make([]string, len(in))
-	for i, a := range in {
-		out[i] = string(a)
-	}
-	return out
-}
-
 func remotes(groups []groupapi.Group) []plan.Remote {
 	out := make([]plan.Remote, len(groups))
 	for i, g := range groups {

@@ -30,7 +30,7 @@ func (s *pass) checkRemoteAccount() *outcome {
 	if p, _ := g.CreateIntent(); p != nil && recorded == "" {
 		recorded = p.RemoteAccount
 	}
-	if st := plan.AccountChanged(g.Status.GroupID, recorded, s.remote().ID.String(), accountName(g)); st != nil {
+	if st := plan.AccountChanged(g.Status.GroupID, recorded, s.remote().ID.String(), g.AccountRefString()); st != nil {
 		return s.stall(st)
 	}
 	return nil

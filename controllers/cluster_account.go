@@ -44,11 +44,6 @@ func (r *AgentGroupReconciler) mayUse(ctx context.Context, g *deepcallv1.AgentGr
 	return ok
 }
 
-// accountName is how messages name the account g uses.
-func accountName(g *deepcallv1.AgentGroup) string {
-	return kindOf(g.AccountKey()) + " " + g.AccountName()
-}
-
 // watchClusterAccountGrants makes the AgentGroups that use a ClusterAccount
 // look again when what decides AccountNotAllowed changes: the
 // ClusterAccount's allowedNamespaces, or the labels of their namespace.

@@ -291,6 +291,29 @@ func (g *AgentGroup) AccountName() string {
 	return "default"
 }
 
+// AccountRefString names the account as the operator's messages do:
+// "Account NAME" or "ClusterAccount NAME".
+func (g *AgentGroup) AccountRefString() string {
+	if g.UsesClusterAccount() {
+		return KindClusterAccount + " " + g.AccountName()
+	}
+	return KindAccount + " " + g.AccountName()
+}
+
+// MemberIDs is spec.members as plain agent ids.
+func (g *AgentGroup) MemberIDs() []string { return agentIDStrings(g.Spec.Members) }
+
+// ReceiverIDs is spec.receiveCall as plain agent ids.
+func (g *AgentGroup) ReceiverIDs() []string { return agentIDStrings(g.Spec.ReceiveCall) }
+
+func agentIDStrings(in []AgentID) []string {
+	out := make([]string, len(in))
+	for i, a := range in {
+		out[i] = string(a)
+	}
+	return out
+}
+
 // UsesClusterAccount reports whether accountRef names a ClusterAccount.
 func (g *AgentGroup) UsesClusterAccount() bool { return g.Spec.AccountRef.Kind == KindClusterAccount }
 

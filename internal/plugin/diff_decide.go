@@ -106,7 +106,7 @@ func (w *diffWorld) decide(ctx context.Context, key types.NamespacedName) diffVe
 		return v.failed(a.connectErr)
 	}
 	v.RemoteAccount = a.remote
-	if st := plan.AccountChanged(g.Status.GroupID, recordedRemote(g), a.remote, diffAccountName(g)); st != nil {
+	if st := plan.AccountChanged(g.Status.GroupID, recordedRemote(g), a.remote, g.AccountRefString()); st != nil {
 		return v.stalled(st)
 	}
 	id, st := plan.BoundID(g.Status.GroupID, g.Spec.GroupID)
@@ -279,24 +279,7 @@ func (v diffVerdict) failed(err error) diffVerdict {
 	return v
 }
 
-// diffDesired is the spec as the planner takes it.
+// diffDesired is the spec as the planner takes it, as the controller builds it.
 func diffDesired(g *deepcallv1.AgentGroup) plan.Desired {
-	ids := func(in []deepcallv1.AgentID) []string {
-		out := make([]string, len(in))
-		for i, a := range in {
-			out[i] = string(a)
-		}
-		return out
-	}
-	return plan.Desired{Name: g.DesiredName(), Members: ids(g.Spec.Members), Receivers: ids(g.Spec.ReceiveCall), Enabled: g.IsEnabled()}
-}
-
-// diffAccountName is how the operator's messages name g's account
-// (controllers' accountName): "Account NAME", without its namespace.
-func diffAccountName(g *deepcallv1.AgentGroup) string {
-	key := g.AccountKey()
-	if key.Namespace == "" {
-		return deepcallv1.KindClusterAccount + " " + key.Name
-	}
-	return deepcallv1.KindAccount + " " + key.Name
+	return plan.Desired{Name: g.DesiredName(), Members: g.MemberIDs(), Receivers: g.ReceiverIDs(), Enabled: g.IsEnabled()}
 }
