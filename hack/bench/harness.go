@@ -62,6 +62,8 @@ type harness struct {
 	noisyURL     string
 	stopNoisySim func()
 	noisyEdits   int // B's edits so far, one phase at a time
+	noisyCalls   *callTimes
+	noisySeen    *genSeen
 }
 
 // manager is one bin/manager process.
@@ -117,7 +119,9 @@ func newHarness(ctx context.Context, c config, env *localenv.Env, simulator *sim
 	if h.controlPlaneWatch, err = startControlPlaneWatch(ctx, cfg, scheme); err != nil {
 		return nil, err
 	}
-	if h.noisySim, h.noisyURL, h.stopNoisySim, err = startNoisySim(c); err != nil {
+	h.noisyCalls, h.noisySeen = &callTimes{}, &genSeen{seen: map[int64]time.Time{}}
+	go h.watchNoisy(ctx)
+	if h.noisySim, h.noisyURL, h.stopNoisySim, err = startNoisySim(c, h.noisyCalls); err != nil {
 		return nil, err
 	}
 	k8s := h.k8s

@@ -82,6 +82,10 @@ type machineNoisy struct {
 	P50Sec       float64   `json:"p50Seconds"`
 	P99Sec       float64   `json:"p99Seconds"`
 	CallsPerEdit float64   `json:"callsPerEdit"`
+	// Where the wait went (noisy.go): p99 until a watch of B alone saw the
+	// edit, and until B's first remote call.
+	ToWatchP99Sec     float64 `json:"editToWatchP99Seconds"`
+	ToFirstCallP99Sec float64 `json:"editToFirstCallP99Seconds"`
 }
 
 func (r report) machine() machineReport {
@@ -105,7 +109,8 @@ func (r report) machine() machineReport {
 		m.Results = append(m.Results, mr)
 	}
 	for _, x := range r.noisy {
-		mn := machineNoisy{N: x.n, RPS: x.rps, Phase: x.phase, P50Sec: x.p(0.5).Seconds(), P99Sec: x.p(0.99).Seconds(), CallsPerEdit: x.callsPerEdit()}
+		mn := machineNoisy{N: x.n, RPS: x.rps, Phase: x.phase, P50Sec: x.p(0.5).Seconds(), P99Sec: x.p(0.99).Seconds(), CallsPerEdit: x.callsPerEdit(),
+			ToWatchP99Sec: percentile(x.toWatched, 0.99).Seconds(), ToFirstCallP99Sec: percentile(x.toFirstCall, 0.99).Seconds()}
 		for _, d := range x.samples {
 			mn.SamplesSec = append(mn.SamplesSec, d.Seconds())
 		}

@@ -65,7 +65,7 @@ func main() {
 	flag.IntVar(&c.members, "members", 20, "members per group")
 	flag.IntVar(&c.receivers, "receivers", 5, "call receivers per group")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "simulated API latency per request")
-	flag.IntVar(&c.concurrency, "max-concurrent-reconciles", 64, "the manager's --max-concurrent-reconciles")
+	flag.IntVar(&c.concurrency, "max-concurrent-reconciles", 16, "the manager's --max-concurrent-reconciles (16: its default)")
 	flag.IntVar(&c.naiveMax, "naive-max", 1000, "the most groups the naive script runs; larger runs are extrapolated from it")
 	flag.StringVar(&c.gomemlimit, "gomemlimit", "112MiB", "GOMEMLIMIT for the manager, as config/manager sets it (\"\": none)")
 	flag.BoolVar(&c.profile, "profile", true, "save CPU and heap profiles of the manager during the largest cold start")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,7 +34,7 @@ const (
 	// noisyRPS is B's own rate limit, the same at every run.
 	noisyRPS = 50
 	// noisyPause is the pause between one edit's Ready and the next edit.
-	noisyPause = time.Second
+	noisyPause = 250 * time.Millisecond
 	// noisyMinEdits is how many edits per phase the figure needs.
 	noisyMinEdits = 20
 	// noisyTimeout bounds one edit's wait for Ready.
@@ -50,6 +51,49 @@ type noisyResult struct {
 	samples []time.Duration
 	// calls is B's remote calls during the phase.
 	calls int
+	// Where an edit's time went, per edit: until a watch of B's object
+	// alone saw it (the API server's own delay), and until B's first remote
+	// call (the operator's watch of every AgentGroup and its queue, before
+	// the pass and its status write).
+	toWatched, toFirstCall []time.Duration
+}
+
+// genSeen records when a watch of B's object alone (watchNoisy) first saw
+// each generation.
+type genSeen struct {
+	mu   sync.Mutex
+	seen map[int64]time.Time
+}
+
+func (g *genSeen) at(gen int64) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.seen[gen]
+}
+
+// watchNoisy watches B's AgentGroup alone until ctx ends: a watcher with
+// one object's events, so its delay is the API server's, not a consumer's.
+func (h *harness) watchNoisy(ctx context.Context) {
+	wc, err := client.NewWithWatch(h.env.Config, client.Options{Scheme: h.k8s.Scheme()})
+	if err != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		w, err := wc.Watch(ctx, &deepcallv1.AgentGroupList{}, client.InNamespace(noisyNamespace), client.MatchingFields{"metadata.name": noisyGroup})
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if g, ok := ev.Object.(*deepcallv1.AgentGroup); ok {
+				h.noisySeen.mu.Lock()
+				if _, ok := h.noisySeen.seen[g.Generation]; !ok {
+					h.noisySeen.seen[g.Generation] = time.Now()
+				}
+				h.noisySeen.mu.Unlock()
+			}
+		}
+	}
 }
 
 func (r noisyResult) p(q float64) time.Duration { return percentile(r.samples, q) }
@@ -74,15 +118,42 @@ func percentile(d []time.Duration, q float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
+// callTimes records when each of B's remote calls reached its simulator.
+type callTimes struct {
+	mu  sync.Mutex
+	all []time.Time
+}
+
+func (ct *callTimes) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct.mu.Lock()
+		ct.all = append(ct.all, time.Now())
+		ct.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// firstAfter is the first call that arrived at t or later (zero: none).
+func (ct *callTimes) firstAfter(t time.Time) time.Time {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	for _, c := range ct.all {
+		if !c.Before(t) {
+			return c
+		}
+	}
+	return time.Time{}
+}
+
 // startNoisySim serves B's remote user on a simulator of its own.
-func startNoisySim(c config) (*sim.Server, string, func(), error) {
+func startNoisySim(c config, calls *callTimes) (*sim.Server, string, func(), error) {
 	s := sim.New(sim.Options{Seed: 2, Faults: sim.Faults{Latency: c.latency}})
 	s.AddUser(sim.User{ID: noisyUser, Token: "bench-token-noisy", Agents: agents})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", nil, err
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: calls.wrap(s), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	return s, "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
 }
@@ -149,6 +220,7 @@ func (h *harness) startNoisy(ctx context.Context, rn run, phase string) (*noisyE
 			}
 			h.noisyEdits++ // every edit changes the spec, across phases too
 			k := h.noisyEdits
+			sent := time.Now()
 			gen, err := h.editNoisy(ctx, key, k)
 			if err != nil {
 				e.err = err
@@ -161,6 +233,12 @@ func (h *harness) startNoisy(ctx context.Context, rn run, phase string) (*noisyE
 				return
 			}
 			e.res.samples = append(e.res.samples, took)
+			if seen := h.noisySeen.at(gen); !seen.IsZero() {
+				e.res.toWatched = append(e.res.toWatched, seen.Sub(sent))
+			}
+			if first := h.noisyCalls.firstAfter(sent); !first.IsZero() {
+				e.res.toFirstCall = append(e.res.toFirstCall, first.Sub(sent))
+			}
 			select {
 			case <-e.stop:
 				return
