@@ -23,6 +23,7 @@ type objectMetrics struct {
 	driftDetected  prometheus.Counter
 	driftCorrected prometheus.Counter
 	accountReady   *prometheus.GaugeVec
+	watchDelay     prometheus.Histogram
 
 	mu   sync.Mutex
 	last map[types.NamespacedName]map[string]string
@@ -39,7 +40,7 @@ var metrics = newObjectMetrics()
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(metrics.conditions, metrics.pendingCreates, metrics.pastSettle,
-		metrics.driftDetected, metrics.driftCorrected, metrics.accountReady)
+		metrics.driftDetected, metrics.driftCorrected, metrics.accountReady, metrics.watchDelay)
 }
 
 func newObjectMetrics() *objectMetrics {
@@ -64,6 +65,11 @@ func newObjectMetrics() *objectMetrics {
 			Name: "deepcall_account_ready",
 			Help: "1 while an Account (or ClusterAccount) is Ready, else 0; reason is its Ready reason.",
 		}, []string{"account", "reason"}),
+		watchDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "deepcall_agentgroup_watch_delay_seconds",
+			Help:    "Time from a status write of this manager until its own watch of AgentGroups delivered it: how far behind the API server the manager sees every AgentGroup, people's edits included.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
 		last:           map[types.NamespacedName]map[string]string{},
 		pending:        map[types.NamespacedName]time.Time{},
 		accountReasons: map[types.NamespacedName]string{},

@@ -158,3 +158,33 @@ func seriesOf(t *testing.T, reg *prometheus.Registry, name, account string) int 
 	}
 	return n
 }
+
+// A person who applies a group can tell from the metrics how far the
+// manager's watch lags its own writes: each status write is timed until
+// the manager's watch of AgentGroups delivers it.
+func TestWatchDelayIsMeasured(t *testing.T) {
+	before := watchDelayCount(t)
+	s := newStory(t)
+	s.group("desk", nil)
+	s.waitReady("desk")
+	s.eventually(10*time.Second, func() error {
+		if n := watchDelayCount(t); n <= before {
+			return fmt.Errorf("deepcall_agentgroup_watch_delay_seconds counted %d, %d before the group was applied", n, before)
+		}
+		return nil
+	})
+}
+
+func watchDelayCount(t *testing.T) uint64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "deepcall_agentgroup_watch_delay_seconds" {
+			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}

@@ -73,6 +73,20 @@ var alertScenarios = map[string][]struct {
 			`deepcall_api_requests_total{account="team/default",operation="getGroupAgentRelation",result="not_found"} 0+5x180`,
 			`deepcall_api_requests_total{account="team/default",operation="getGroupAgentRelation",result="success"} 0+5x180`}, false},
 	},
+	"AgentGroupOperatorWatchBehind": {
+		{"a tenth of the writes come back after 10 s", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+18x180`}, true},
+		{"every write back within 10 s", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+20x180`}, false},
+		{"late for 5 minutes, then caught up", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+10x5 60+20x174`}, false},
+		{"no writes at all", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count 0+0x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+0x180`}, false},
+	},
 	"DeepCallAPIThrottled": {
 		{"a 429 every minute", []string{`deepcall_api_throttled_total{account="team/default",source="server"} 0+1x180`}, true},
 		{"429s long ago", []string{`deepcall_api_throttled_total{account="team/default",source="server"} 3+0x180`}, false},

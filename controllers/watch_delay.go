@@ -1,0 +1,68 @@
+package controllers
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// echoes times each status write of this process from when it was sent
+// until the manager's own watch of AgentGroups delivers it
+// (deepcall_agentgroup_watch_delay_seconds). Every edit a person makes
+// reaches the operator through that same watch, so when it falls behind,
+// so does everyone's edit: the figure shows it before users do.
+type echoes struct {
+	mu sync.Mutex
+	// last holds, per AgentGroup, our write awaiting its event, or else
+	// the newest event that arrived (its answer can come after the event).
+	last map[types.UID]echo
+}
+
+type echo struct {
+	resourceVersion string
+	ours            bool      // a write of ours, awaiting its event
+	at              time.Time // when ours was sent, or the event arrived
+}
+
+// wrote records a status write sent at sent that the API server stored as
+// resourceVersion.
+func (e *echoes) wrote(uid types.UID, resourceVersion string, sent time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.last[uid]; ok && !x.ours && x.resourceVersion == resourceVersion {
+		metrics.watchDelay.Observe(x.at.Sub(sent).Seconds())
+		delete(e.last, uid)
+		return
+	}
+	e.set(uid, echo{resourceVersion: resourceVersion, ours: true, at: sent})
+}
+
+// arrived records an update event. Events come in the order the API server
+// stored them, so ours is the one with our write's resourceVersion.
+func (e *echoes) arrived(uid types.UID, resourceVersion string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.last[uid]
+	switch {
+	case ok && x.ours && x.resourceVersion == resourceVersion:
+		metrics.watchDelay.Observe(time.Since(x.at).Seconds())
+		delete(e.last, uid)
+	case ok && x.ours: // an older event; ours is still to come
+	default:
+		e.set(uid, echo{resourceVersion: resourceVersion, at: time.Now()})
+	}
+}
+
+func (e *echoes) set(uid types.UID, x echo) {
+	if e.last == nil {
+		e.last = map[types.UID]echo{}
+	}
+	e.last[uid] = x
+}
+
+func (e *echoes) forget(uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.last, uid)
+}
