@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 )
 
 // echoes times each status write of this process from when it was sent
@@ -30,28 +31,40 @@ type echo struct {
 func (e *echoes) wrote(uid types.UID, resourceVersion string, sent time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if x, ok := e.last[uid]; ok && !x.ours && x.resourceVersion == resourceVersion {
-		metrics.watchDelay.Observe(x.at.Sub(sent).Seconds())
+	if x, ok := e.last[uid]; ok && !x.ours && shows(x.resourceVersion, resourceVersion) {
+		metrics.watchDelay.Observe(max(x.at.Sub(sent), 0).Seconds())
 		delete(e.last, uid)
 		return
 	}
 	e.set(uid, echo{resourceVersion: resourceVersion, ours: true, at: sent})
 }
 
-// arrived records an update event. Events come in the order the API server
-// stored them, so ours is the one with our write's resourceVersion.
+// arrived records an update event: the first at or after our write's
+// resourceVersion brings it back (after a relist, with later changes).
 func (e *echoes) arrived(uid types.UID, resourceVersion string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	x, ok := e.last[uid]
 	switch {
-	case ok && x.ours && x.resourceVersion == resourceVersion:
+	case ok && x.ours && shows(resourceVersion, x.resourceVersion):
 		metrics.watchDelay.Observe(time.Since(x.at).Seconds())
 		delete(e.last, uid)
 	case ok && x.ours: // an older event; ours is still to come
 	default:
 		e.set(uid, echo{resourceVersion: resourceVersion, at: time.Now()})
 	}
+}
+
+// shows reports whether an object at resourceVersion seen includes the
+// write stored at ours. Versions of one resource compare as numbers
+// (resourceversion.CompareResourceVersion); any other form only by
+// equality.
+func shows(seen, ours string) bool {
+	c, err := resourceversion.CompareResourceVersion(seen, ours)
+	if err != nil {
+		return seen == ours
+	}
+	return c >= 0
 }
 
 func (e *echoes) set(uid types.UID, x echo) {

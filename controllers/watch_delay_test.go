@@ -8,9 +8,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// A write is timed once, when the event with its resourceVersion arrives,
-// whether that event comes after the write's answer or before it, and
-// not by the events of older writes.
+// A write is timed once, when the first event at or after its
+// resourceVersion arrives (after a relist, a later version), whether that
+// event comes after the write's answer or before it, and not by the events
+// of older writes.
 func TestEchoesTimeEachWriteOnce(t *testing.T) {
 	count := func() (uint64, float64) {
 		m := &dto.Metric{}
@@ -46,6 +47,13 @@ func TestEchoesTimeEachWriteOnce(t *testing.T) {
 	}
 	if d := sum2 - sum1; d < 1 {
 		t.Errorf("timed %.2fs from a write sent 1s before its event arrived", d)
+	}
+	// After a relist the watch brings a later version, not ours.
+	e.wrote(a, "30", time.Now())
+	e.arrived(a, "29")
+	e.arrived(a, "35")
+	if n, _ := count(); n != n2+1 {
+		t.Fatalf("%d samples after a later version arrived, want %d", n, n2+1)
 	}
 	e.forget(a)
 	e.forget(b)
