@@ -234,6 +234,7 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 // registry wakes those that wait for a listing or for their Account.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.routine = newRoutineEvents(r.Recorder, r.RoutineEventBurst, r.RoutineEventEvery)
+	liveEchoes.Store(&r.echoes, struct{}{})
 	metrics.setSettle(r.CreateSettle)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, peopleChangedAnnotations))).

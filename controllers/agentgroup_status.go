@@ -154,13 +154,13 @@ func driftSummary(drift []string) string {
 // cache shows, and the server would keep the older value; and two passes
 // can never both record a create intent.
 func (s *pass) patchStatus(ctx context.Context) error {
-	sent := time.Now()
+	sent, before := time.Now(), s.g.ResourceVersion
 	if err := s.r.Status().Patch(ctx, s.g, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
 	s.base = s.g.DeepCopy()
 	s.r.written.Store(s.g.UID, statusHash(&s.g.Status))
-	s.r.echoes.wrote(s.g.UID, s.g.ResourceVersion, sent)
+	s.r.echoes.wrote(s.g.UID, before, s.g.ResourceVersion, sent)
 	return nil
 }
 

@@ -24,6 +24,7 @@ type objectMetrics struct {
 	driftCorrected prometheus.Counter
 	accountReady   *prometheus.GaugeVec
 	watchDelay     prometheus.Histogram
+	watchPending   prometheus.GaugeFunc
 
 	mu   sync.Mutex
 	last map[types.NamespacedName]map[string]string
@@ -40,7 +41,7 @@ var metrics = newObjectMetrics()
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(metrics.conditions, metrics.pendingCreates, metrics.pastSettle,
-		metrics.driftDetected, metrics.driftCorrected, metrics.accountReady, metrics.watchDelay)
+		metrics.driftDetected, metrics.driftCorrected, metrics.accountReady, metrics.watchDelay, metrics.watchPending)
 }
 
 func newObjectMetrics() *objectMetrics {
@@ -67,13 +68,17 @@ func newObjectMetrics() *objectMetrics {
 		}, []string{"account", "reason"}),
 		watchDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "deepcall_agentgroup_watch_delay_seconds",
-			Help:    "Time from a status write of this manager until its own watch of AgentGroups delivered it: how far behind the API server the manager sees every AgentGroup, people's edits included.",
+			Help:    "Time from sending a status write until this manager's own watch of AgentGroups delivered it: how late the manager sees every AgentGroup change, people's edits included.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
 		}),
 		last:           map[types.NamespacedName]map[string]string{},
 		pending:        map[types.NamespacedName]time.Time{},
 		accountReasons: map[types.NamespacedName]string{},
 	}
+	m.watchPending = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deepcall_agentgroup_watch_pending_seconds",
+		Help: "Age of the oldest status write of this manager that its own watch of AgentGroups has not delivered yet (0: none); a stalled watch shows here, not in the delay histogram.",
+	}, oldestPendingWrite)
 	m.pastSettle = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deepcall_agentgroup_pending_creates_past_settle",
 		Help: "AgentGroups whose add call was sent longer than --create-settle ago and whose outcome is still not recorded.",

@@ -10,9 +10,11 @@ import (
 
 // echoes times each status write of this process from when it was sent
 // until the manager's own watch of AgentGroups delivers it
-// (deepcall_agentgroup_watch_delay_seconds). Every edit a person makes
+// (deepcall_agentgroup_watch_delay_seconds), and tells the age of the
+// oldest write still waiting (deepcall_agentgroup_watch_pending_seconds:
+// a watch that stalls delivers nothing to time). Every edit a person makes
 // reaches the operator through that same watch, so when it falls behind,
-// so does everyone's edit: the figure shows it before users do.
+// so does everyone's edit: the figures show it before users do.
 type echoes struct {
 	mu sync.Mutex
 	// last holds, per AgentGroup, our write awaiting its event, or else
@@ -27,8 +29,12 @@ type echo struct {
 }
 
 // wrote records a status write sent at sent that the API server stored as
-// resourceVersion.
-func (e *echoes) wrote(uid types.UID, resourceVersion string, sent time.Time) {
+// resourceVersion (one that changed nothing keeps the old version and
+// brings no event: not timed).
+func (e *echoes) wrote(uid types.UID, before, resourceVersion string, sent time.Time) {
+	if resourceVersion == before {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if x, ok := e.last[uid]; ok && !x.ours && shows(x.resourceVersion, resourceVersion) {
@@ -72,6 +78,33 @@ func (e *echoes) set(uid types.UID, x echo) {
 		e.last = map[types.UID]echo{}
 	}
 	e.last[uid] = x
+}
+
+// oldestPending is the age of the oldest write whose event has not come.
+func (e *echoes) oldestPending(now time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var oldest time.Duration
+	for _, x := range e.last {
+		if x.ours {
+			oldest = max(oldest, now.Sub(x.at))
+		}
+	}
+	return oldest
+}
+
+// liveEchoes are the reconcilers' echoes (one per manager; tests run
+// several), for the pending gauge, computed at each scrape.
+var liveEchoes sync.Map
+
+func oldestPendingWrite() float64 {
+	now := time.Now()
+	var oldest time.Duration
+	liveEchoes.Range(func(e, _ any) bool {
+		oldest = max(oldest, e.(*echoes).oldestPending(now))
+		return true
+	})
+	return oldest.Seconds()
 }
 
 func (e *echoes) forget(uid types.UID) {

@@ -24,7 +24,14 @@ func TestEchoesTimeEachWriteOnce(t *testing.T) {
 	a, b := types.UID("a"), types.UID("b")
 	n0, _ := count()
 
-	e.wrote(a, "10", time.Now().Add(-2*time.Second))
+	e.wrote(a, "10", "10", time.Now()) // changed nothing: no event will come
+	if d := e.oldestPending(time.Now()); d != 0 {
+		t.Fatalf("a write that changed nothing waits for its event (%v)", d)
+	}
+	e.wrote(a, "8", "10", time.Now().Add(-2*time.Second))
+	if d := e.oldestPending(time.Now()); d < 2*time.Second {
+		t.Errorf("oldest pending write %v old, want at least 2s", d)
+	}
 	e.arrived(a, "9") // an older write's event
 	if n, _ := count(); n != n0 {
 		t.Fatalf("an older event was timed as our write (%d samples, want %d)", n, n0)
@@ -40,7 +47,7 @@ func TestEchoesTimeEachWriteOnce(t *testing.T) {
 	// from when it was sent to when its event arrived.
 	sent := time.Now()
 	e.arrived(b, "20")
-	e.wrote(b, "20", sent.Add(-time.Second))
+	e.wrote(b, "19", "20", sent.Add(-time.Second))
 	n2, sum2 := count()
 	if n2 != n1+1 {
 		t.Fatalf("%d samples after an event that came before its answer, want %d", n2, n1+1)
@@ -49,11 +56,14 @@ func TestEchoesTimeEachWriteOnce(t *testing.T) {
 		t.Errorf("timed %.2fs from a write sent 1s before its event arrived", d)
 	}
 	// After a relist the watch brings a later version, not ours.
-	e.wrote(a, "30", time.Now())
+	e.wrote(a, "10", "30", time.Now())
 	e.arrived(a, "29")
 	e.arrived(a, "35")
 	if n, _ := count(); n != n2+1 {
 		t.Fatalf("%d samples after a later version arrived, want %d", n, n2+1)
+	}
+	if d := e.oldestPending(time.Now()); d != 0 {
+		t.Errorf("a write still pending (%v) after every event came", d)
 	}
 	e.forget(a)
 	e.forget(b)

@@ -237,9 +237,9 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 			}
 			if nerr == nil {
 				noisyResults = append(noisyResults, nr)
-				fmt.Printf("  %-9v %-13s noisy neighbour: B's edit → Ready p50 %.2fs  p99 %.2fs  max %.2fs  over %d edits, %.1f B calls per edit; p99 until a watch of B alone saw the edit %.2fs, until B's first call %.2fs\n",
+				fmt.Printf("  %-9v %-13s noisy neighbour: B's edit → Ready p50 %.2fs  p99 %.2fs  max %.2fs  over %d edits, %.1f B calls per edit; p99 until a watch of B alone saw the edit %s, until B's first call %s\n",
 					rn, sc.name, nr.p(0.5).Seconds(), nr.p(0.99).Seconds(), nr.p(1).Seconds(), len(nr.samples), nr.callsPerEdit(),
-					percentile(nr.toWatched, 0.99).Seconds(), percentile(nr.toFirstCall, 0.99).Seconds())
+					p99Or(nr.toWatched), p99Or(nr.toFirstCall))
 			}
 		}
 		if err != nil {

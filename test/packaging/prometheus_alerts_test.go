@@ -75,17 +75,28 @@ var alertScenarios = map[string][]struct {
 	},
 	"AgentGroupOperatorWatchBehind": {
 		{"a tenth of the writes come back after 10 s", []string{
-			`deepcall_agentgroup_watch_delay_seconds_count 0+20x180`,
-			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+18x180`}, true},
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="m"} 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{namespace="agentgroup-system",pod="m",le="10"} 0+18x180`}, true},
 		{"every write back within 10 s", []string{
-			`deepcall_agentgroup_watch_delay_seconds_count 0+20x180`,
-			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+20x180`}, false},
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="m"} 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{namespace="agentgroup-system",pod="m",le="10"} 0+20x180`}, false},
 		{"late for 5 minutes, then caught up", []string{
-			`deepcall_agentgroup_watch_delay_seconds_count 0+20x180`,
-			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+10x5 60+20x174`}, false},
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="m"} 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{namespace="agentgroup-system",pod="m",le="10"} 0+10x5 60+20x174`}, false},
+		{"one slow write in every 5 minutes", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="m"} 0+0.2x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{namespace="agentgroup-system",pod="m",le="10"} 0+0x180`}, false},
+		{"one shard late, the other on time", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="shard1"} 0+20x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{namespace="agentgroup-system",pod="shard1",le="10"} 0+10x180`,
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="shard2"} 0+200x180`,
+			`deepcall_agentgroup_watch_delay_seconds_bucket{namespace="agentgroup-system",pod="shard2",le="10"} 0+200x180`}, true},
+		{"the watch stalled: nothing comes back, a write waits", []string{
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="m"} 100+0x180`,
+			`deepcall_agentgroup_watch_pending_seconds{namespace="agentgroup-system",pod="m"} 0+60x180`}, true},
 		{"no writes at all", []string{
-			`deepcall_agentgroup_watch_delay_seconds_count 0+0x180`,
-			`deepcall_agentgroup_watch_delay_seconds_bucket{le="10"} 0+0x180`}, false},
+			`deepcall_agentgroup_watch_delay_seconds_count{namespace="agentgroup-system",pod="m"} 0+0x180`,
+			`deepcall_agentgroup_watch_pending_seconds{namespace="agentgroup-system",pod="m"} 0+0x180`}, false},
 	},
 	"DeepCallAPIThrottled": {
 		{"a 429 every minute", []string{`deepcall_api_throttled_total{account="team/default",source="server"} 0+1x180`}, true},
