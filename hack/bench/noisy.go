@@ -51,11 +51,13 @@ type noisyResult struct {
 	samples []time.Duration
 	// calls is B's remote calls during the phase.
 	calls int
-	// Two more figures per edit, from the same moment as samples: until a
-	// watch of B's object alone saw it (the API server's own delay), and
-	// until B's first remote call (the operator's watch of every AgentGroup
-	// and its queue come on top). Separate measurements: their p99s show
-	// where the wait is, they do not add up.
+	// Two more figures per edit, from when the edit was sent (the operator
+	// can act on it before its answer reaches the harness, so not from the
+	// answer, as samples are): until a watch of B's object alone saw it (the
+	// API server's own delay), and until B's first remote call (the
+	// operator's watch of every AgentGroup and its queue come on top).
+	// Separate measurements: their p99s show where the wait is, they do
+	// not add up.
 	toWatched, toFirstCall []time.Duration
 }
 
@@ -226,8 +228,8 @@ func (h *harness) startNoisy(ctx context.Context, rn run, phase string) (*noisyE
 			}
 			h.noisyEdits++ // every edit changes the spec, across phases too
 			k := h.noisyEdits
+			sent := time.Now()
 			gen, err := h.editNoisy(ctx, key, k)
-			stored := time.Now() // every figure of the edit counts from here
 			if err != nil {
 				e.err = err
 				return
@@ -240,10 +242,10 @@ func (h *harness) startNoisy(ctx context.Context, rn run, phase string) (*noisyE
 			}
 			e.res.samples = append(e.res.samples, took)
 			if seen := h.noisySeen.at(gen); !seen.IsZero() {
-				e.res.toWatched = append(e.res.toWatched, max(seen.Sub(stored), 0))
+				e.res.toWatched = append(e.res.toWatched, seen.Sub(sent))
 			}
-			if first := h.noisyCalls.firstAfter(stored); !first.IsZero() {
-				e.res.toFirstCall = append(e.res.toFirstCall, first.Sub(stored))
+			if first := h.noisyCalls.firstAfter(sent); !first.IsZero() {
+				e.res.toFirstCall = append(e.res.toFirstCall, first.Sub(sent))
 			}
 			select {
 			case <-e.stop:

@@ -161,7 +161,7 @@ func (r report) noisyTable() string {
 			x.callsPerEdit()*r.config.latency.Seconds(), x.callsPerEdit(), r.config.latency,
 			p99Or(x.toWatched), p99Or(x.toFirstCall))
 	}
-	b.WriteString("\nThe last two columns are separate measurements from the same moment (the API server has stored the edit): until a watch of B's object alone, in the harness, saw it (the API server's own delay), and until B's first remote call after it (the operator's watch of every AgentGroup and its queue come on top). Their p99s show where the wait is; they do not add up.\n")
+	b.WriteString("\nThe last two columns are separate measurements, from when the edit was sent (so they include the edit's own request): until a watch of B's object alone, in the harness, saw it (the API server's own delay), and until B's first remote call after it (the operator's watch of every AgentGroup and its queue come on top). Their p99s show where the wait is; they do not add up.\n")
 	return b.String()
 }
 
