@@ -85,9 +85,6 @@ type AgentGroupReconciler struct {
 	// last wrote: a pass may skip an unchanged status only when the cache
 	// shows that one, not an older copy.
 	written sync.Map
-	// echoes times this process's status writes until its watch delivers
-	// them (the watch-delay metric).
-	echoes echoes
 	// specSeen holds, per AgentGroup, when this process first saw its
 	// current generation: create and rename decisions rest only on a
 	// listing begun after it.
@@ -225,7 +222,7 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 	r.heldCreates.Delete(g.UID)
 	r.specSeen.Delete(g.UID)
 	r.written.Delete(g.UID)
-	r.echoes.forget(g.UID)
+	writeEchoes.forget(g.UID)
 	metrics.forget(client.ObjectKeyFromObject(g))
 }
 
@@ -234,7 +231,6 @@ func (r *AgentGroupReconciler) forget(g *deepcallv1.AgentGroup) {
 // registry wakes those that wait for a listing or for their Account.
 func (r *AgentGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.routine = newRoutineEvents(r.Recorder, r.RoutineEventBurst, r.RoutineEventEvery)
-	liveEchoes.Store(&r.echoes, struct{}{})
 	metrics.setSettle(r.CreateSettle)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deepcallv1.AgentGroup{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, peopleChangedAnnotations))).
@@ -302,7 +298,7 @@ func (r *AgentGroupReconciler) memoryHandler() handler.EventHandler {
 		CreateFunc: func(_ context.Context, e event.CreateEvent, _ queue) { r.noteSpec(e.Object.(*deepcallv1.AgentGroup)) },
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) {
 			r.noteSpec(e.ObjectNew.(*deepcallv1.AgentGroup))
-			r.echoes.arrived(e.ObjectNew.GetUID(), e.ObjectNew.GetResourceVersion())
+			writeEchoes.arrived(e.ObjectNew.GetUID(), e.ObjectNew.GetResourceVersion())
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ queue) {
 			if g, ok := e.Object.(*deepcallv1.AgentGroup); ok {

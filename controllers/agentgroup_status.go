@@ -160,7 +160,7 @@ func (s *pass) patchStatus(ctx context.Context) error {
 	}
 	s.base = s.g.DeepCopy()
 	s.r.written.Store(s.g.UID, statusHash(&s.g.Status))
-	s.r.echoes.wrote(s.g.UID, before, s.g.ResourceVersion, sent)
+	writeEchoes.wrote(s.g.UID, before, s.g.ResourceVersion, sent)
 	return nil
 }
 

@@ -14,7 +14,10 @@ import (
 // oldest write still waiting (deepcall_agentgroup_watch_pending_seconds:
 // a watch that stalls delivers nothing to time). Every edit a person makes
 // reaches the operator through that same watch, so when it falls behind,
-// so does everyone's edit: the figures show it before users do.
+// so does everyone's edit: the figures show it before users do. One per
+// process, like the metrics: UIDs keep the objects apart.
+var writeEchoes echoes
+
 type echoes struct {
 	mu sync.Mutex
 	// last holds, per AgentGroup, our write awaiting its event, or else
@@ -93,19 +96,8 @@ func (e *echoes) oldestPending(now time.Time) time.Duration {
 	return oldest
 }
 
-// liveEchoes are the reconcilers' echoes (one per manager; tests run
-// several), for the pending gauge, computed at each scrape.
-var liveEchoes sync.Map
-
-func oldestPendingWrite() float64 {
-	now := time.Now()
-	var oldest time.Duration
-	liveEchoes.Range(func(e, _ any) bool {
-		oldest = max(oldest, e.(*echoes).oldestPending(now))
-		return true
-	})
-	return oldest.Seconds()
-}
+// oldestPendingWrite is the pending gauge, computed at each scrape.
+func oldestPendingWrite() float64 { return writeEchoes.oldestPending(time.Now()).Seconds() }
 
 func (e *echoes) forget(uid types.UID) {
 	e.mu.Lock()
