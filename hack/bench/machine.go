@@ -59,7 +59,10 @@ type machineResult struct {
 	PerManager             []machineManager `json:"perManager"`
 	ControlPlaneCPUSec     float64          `json:"controlPlaneCpuSeconds"`
 	ControlPlaneCPUPer1000 float64          `json:"controlPlaneCpuSecondsPer1000Groups"`
-	Reconciles             map[string]int   `json:"reconciles"`
+	// For a cold start: the control plane's CPU for its creates alone,
+	// with no manager up.
+	CreatesAloneCPUSec float64        `json:"controlPlaneCpuSecondsCreatesAlone,omitempty"`
+	Reconciles         map[string]int `json:"reconciles"`
 }
 
 type machineManager struct {
@@ -102,7 +105,7 @@ func (r report) machine() machineReport {
 			OperatorWrites:     x.api.operator.clone(), APIServerWrites: x.api.apiServer.clone(), HarnessWrites: x.api.harness.clone(),
 			NoisyWrites: x.api.noisy.clone(), ControlPlane: x.api.controlPlane.clone(), FailedWrites: x.api.failed.clone(), WritesWindowSec: x.api.window.Seconds(),
 			ManagerCPUSec: x.cpu.Seconds(), ManagerPeakRSSMiB: x.peakRSS >> 20,
-			ControlPlaneCPUSec: x.controlPlaneCPU.Seconds(), ControlPlaneCPUPer1000: x.controlPlaneCPUPer1000(), Reconciles: x.reconciles}
+			ControlPlaneCPUSec: x.controlPlaneCPU.Seconds(), ControlPlaneCPUPer1000: x.controlPlaneCPUPer1000(), CreatesAloneCPUSec: x.createsAloneCPU.Seconds(), Reconciles: x.reconciles}
 		for _, u := range x.managers {
 			mr.PerManager = append(mr.PerManager, machineManager{Shard: u.shard, CPUSec: u.cpu.Seconds(), PeakRSSMiB: u.peakRSS >> 20})
 		}

@@ -45,6 +45,9 @@ type result struct {
 	shards int
 	// controlPlaneCPU is kube-apiserver's and etcd's, for where time goes.
 	controlPlaneCPU time.Duration
+	// createsAloneCPU is, for a cold start, kube-apiserver's and etcd's CPU
+	// for the same creates with no manager up (measureCreatesAlone).
+	createsAloneCPU time.Duration
 	// reconciles by controller (agentgroup, account).
 	reconciles map[string]int
 	// api is the API-server writes during the scenario (apiwrites.go).
@@ -83,6 +86,12 @@ func (r result) eventsPerGroup() float64 {
 // 1,000 groups the scenario touched.
 func (r result) controlPlaneCPUPer1000() float64 {
 	return r.controlPlaneCPU.Seconds() / (float64(max(r.groups, 1)) / 1000)
+}
+
+// operatorCPUPer1000 is the cold start's control-plane CPU-seconds per
+// 1,000 groups beyond what the creates alone cost.
+func (r result) operatorCPUPer1000() float64 {
+	return (r.controlPlaneCPU - r.createsAloneCPU).Seconds() / (float64(max(r.groups, 1)) / 1000)
 }
 
 // overFloor is wall ÷ floor.
@@ -127,6 +136,13 @@ type runOpts struct {
 // fresh manager, or one per shard.
 func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result, readySeries, []noisyResult, error) {
 	n := rn.n
+	var createsAlone time.Duration
+	if o.shards <= 1 && (len(o.only) == 0 || slices.Contains(o.only, "cold start")) {
+		var err error
+		if createsAlone, err = h.measureCreatesAlone(ctx, rn); err != nil {
+			return nil, readySeries{}, nil, fmt.Errorf("creates alone: %w", err)
+		}
+	}
 	if err := h.startManagers(ctx, rn.rps, o.shards); err != nil {
 		h.stopManagers()
 		return nil, readySeries{}, nil, err
@@ -259,6 +275,7 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 		r.shards = o.shards
 		if sc.name == "cold start" {
 			curve = readySeries{run: rn, shards: o.shards, points: points}
+			r.createsAloneCPU = createsAlone
 		}
 		if o.profile {
 			h.heapProfile(n, sc.name)
@@ -270,6 +287,40 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 		results = append(results, r)
 	}
 	return results, curve, noisyResults, nil
+}
+
+// measureCreatesAlone is the control plane's CPU for the cold start's n
+// creates made with no manager up, until the harness's watch has seen them
+// all: what applying the groups costs a cluster without the operator, the
+// part of the cold start's figure the operator cannot change. The groups
+// are then deleted (no finalizer is on them yet) before the manager starts.
+func (h *harness) measureCreatesAlone(ctx context.Context, rn run) (time.Duration, error) {
+	n := rn.n
+	seen := func(want int) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) {
+			all, _ := h.track.count(func(types.NamespacedName, seen) bool { return false })
+			return all == want, nil
+		}
+	}
+	timeout := 5*time.Minute + time.Duration(n)*10*time.Millisecond
+	cp0 := controlPlaneCPU()
+	if err := parallel(n, func(i int) error { return h.k8s.Create(ctx, h.c.desired(i)) }); err != nil {
+		return 0, err
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, seen(n)); err != nil {
+		return 0, err
+	}
+	cpu := controlPlaneCPU() - cp0
+	for i := range h.c.accounts {
+		if err := h.k8s.DeleteAllOf(ctx, &deepcallv1.AgentGroup{}, client.InNamespace(namespace(i))); err != nil {
+			return 0, err
+		}
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, seen(0)); err != nil {
+		return 0, err
+	}
+	fmt.Printf("  %-9v creates alone, no manager up: control plane CPU %.1fs (%.1fs per 1,000 groups)\n", rn, cpu.Seconds(), cpu.Seconds()/(float64(n)/1000))
+	return cpu, nil
 }
 
 // measure runs one scenario and reads the simulator's and the manager's
