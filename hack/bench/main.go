@@ -185,6 +185,15 @@ func bench(c config) error {
 	for i := range results {
 		results[i].api.setBackground(bg)
 	}
+	alone, err := h.measureCreatesAlone(ctx, largest)
+	if err != nil {
+		return fmt.Errorf("creates alone: %w", err)
+	}
+	for i, x := range results {
+		if x.run == largest && x.scenario == "cold start" && x.shards <= 1 {
+			results[i].createsAloneCPU = alone
+		}
+	}
 
 	rep := report{config: c, results: results, naive: naive, series: series, noisy: noisy, background: bg, idle: idle, shardNote: shardNote, when: time.Now()}
 	fmt.Println()

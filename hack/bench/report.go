@@ -92,8 +92,8 @@ func (r report) table() string {
 	return b.String()
 }
 
-// createsAloneTable is each cold start's control-plane CPU beside that of
-// its creates alone: the share the operator adds.
+// createsAloneTable is the largest cold start's control-plane CPU beside
+// that of its creates alone: the share the operator adds.
 func (r report) createsAloneTable() string {
 	var b strings.Builder
 	for _, x := range r.unsharded() {
@@ -101,7 +101,7 @@ func (r report) createsAloneTable() string {
 			continue
 		}
 		if b.Len() == 0 {
-			b.WriteString("\nkube-apiserver + etcd CPU of each cold start beside that of its creates alone: the same groups created just before it with no manager up, then deleted. The creates alone are what applying the groups costs a cluster without the operator; the rest is the operator's share.\n\n")
+			b.WriteString("\nkube-apiserver + etcd CPU of the largest cold start beside that of its creates alone: the same groups created once more after every run, in namespaces of their own, with no manager up. The creates alone are what applying the groups costs a cluster without the operator; the rest is the operator's share.\n\n")
 			b.WriteString("| N | req/s per Account | creates alone | per 1,000 groups | cold start per 1,000 groups | the operator's share per 1,000 groups |\n|---:|---:|---:|---:|---:|---:|\n")
 		}
 		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %.1f s | %.1f s |\n", x.n, x.rps, x.createsAloneCPU.Seconds(),

@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/procfs"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -136,13 +139,6 @@ type runOpts struct {
 // fresh manager, or one per shard.
 func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result, readySeries, []noisyResult, error) {
 	n := rn.n
-	var createsAlone time.Duration
-	if o.shards <= 1 && (len(o.only) == 0 || slices.Contains(o.only, "cold start")) {
-		var err error
-		if createsAlone, err = h.measureCreatesAlone(ctx, rn); err != nil {
-			return nil, readySeries{}, nil, fmt.Errorf("creates alone: %w", err)
-		}
-	}
 	if err := h.startManagers(ctx, rn.rps, o.shards); err != nil {
 		h.stopManagers()
 		return nil, readySeries{}, nil, err
@@ -275,7 +271,6 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 		r.shards = o.shards
 		if sc.name == "cold start" {
 			curve = readySeries{run: rn, shards: o.shards, points: points}
-			r.createsAloneCPU = createsAlone
 		}
 		if o.profile {
 			h.heapProfile(n, sc.name)
@@ -289,36 +284,40 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 	return results, curve, noisyResults, nil
 }
 
-// measureCreatesAlone is the control plane's CPU for the cold start's n
+// aloneNamespace holds the creates alone of namespace(i)'s groups.
+func aloneNamespace(i int) string { return fmt.Sprintf("bench-alone-%02d", i) }
+
+// measureCreatesAlone is the control plane's CPU for a cold start's n
 // creates made with no manager up, until the harness's watch has seen them
 // all: what applying the groups costs a cluster without the operator, the
-// part of the cold start's figure the operator cannot change. The groups
-// are then deleted (no finalizer is on them yet) before the manager starts.
+// part of the cold start's figure the operator cannot change. It runs
+// after everything else, in namespaces of its own, so that neither its
+// objects nor their deletion weigh on a measured scenario; nothing deletes
+// them.
 func (h *harness) measureCreatesAlone(ctx context.Context, rn run) (time.Duration, error) {
 	n := rn.n
-	seen := func(want int) func(context.Context) (bool, error) {
-		return func(context.Context) (bool, error) {
-			all, _ := h.track.count(func(types.NamespacedName, seen) bool { return false })
-			return all == want, nil
-		}
-	}
-	timeout := 5*time.Minute + time.Duration(n)*10*time.Millisecond
-	cp0 := controlPlaneCPU()
-	if err := parallel(n, func(i int) error { return h.k8s.Create(ctx, h.c.desired(i)) }); err != nil {
-		return 0, err
-	}
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, seen(n)); err != nil {
-		return 0, err
-	}
-	cpu := controlPlaneCPU() - cp0
 	for i := range h.c.accounts {
-		if err := h.k8s.DeleteAllOf(ctx, &deepcallv1.AgentGroup{}, client.InNamespace(namespace(i))); err != nil {
+		if err := h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: aloneNamespace(i)}}); err != nil {
 			return 0, err
 		}
 	}
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, seen(0)); err != nil {
+	cp0 := controlPlaneCPU()
+	err := parallel(n, func(i int) error {
+		g := h.c.desired(i)
+		g.Namespace, g.Labels = aloneNamespace(i%h.c.accounts), nil
+		return h.k8s.Create(ctx, g)
+	})
+	if err != nil {
 		return 0, err
 	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
+		_, alone := h.track.count(func(k types.NamespacedName, _ seen) bool { return strings.HasPrefix(k.Namespace, "bench-alone-") })
+		return alone == n, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	cpu := controlPlaneCPU() - cp0
 	fmt.Printf("  %-9v creates alone, no manager up: control plane CPU %.1fs (%.1fs per 1,000 groups)\n", rn, cpu.Seconds(), cpu.Seconds()/(float64(n)/1000))
 	return cpu, nil
 }
