@@ -59,8 +59,8 @@ type machineResult struct {
 	PerManager             []machineManager `json:"perManager"`
 	ControlPlaneCPUSec     float64          `json:"controlPlaneCpuSeconds"`
 	ControlPlaneCPUPer1000 float64          `json:"controlPlaneCpuSecondsPer1000Groups"`
-	// For a cold start: the control plane's CPU for its creates alone,
-	// with no manager up.
+	// For the largest run's unsharded cold start: the control plane's CPU
+	// for its creates alone, with no manager up.
 	CreatesAloneCPUSec float64        `json:"controlPlaneCpuSecondsCreatesAlone,omitempty"`
 	Reconciles         map[string]int `json:"reconciles"`
 }

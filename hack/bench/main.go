@@ -5,7 +5,9 @@
 // change, delete all), times a naive sequential script doing the same
 // remote work, prints a table and writes a report with a chart. During the
 // largest size's cold start and no-op resync it also times the edits of
-// one AgentGroup of another Account (the noisy neighbour, noisy.go).
+// one AgentGroup of another Account (the noisy neighbour, noisy.go). Last,
+// it measures what the largest size's creates cost the control plane with
+// no manager up (the creates alone).
 package main
 
 import (

@@ -101,11 +101,11 @@ func (r report) createsAloneTable() string {
 			continue
 		}
 		if b.Len() == 0 {
-			b.WriteString("\nkube-apiserver + etcd CPU of the largest cold start beside that of its creates alone: the same groups created once more after every run, in namespaces of their own, with no manager up. The creates alone are what applying the groups costs a cluster without the operator; the rest is the operator's share.\n\n")
+			b.WriteString("\nkube-apiserver + etcd CPU of the largest cold start beside that of its creates alone: the same groups created once more after every run, in namespaces of their own, with no manager up. The creates alone are what applying the groups costs a cluster without the operator; the rest is the operator's share (with the noisy neighbour's edits and reads, when on, and the control plane's idle over the cold start's longer wall).\n\n")
 			b.WriteString("| N | req/s per Account | creates alone | per 1,000 groups | cold start per 1,000 groups | the operator's share per 1,000 groups |\n|---:|---:|---:|---:|---:|---:|\n")
 		}
 		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %.1f s | %.1f s |\n", x.n, x.rps, x.createsAloneCPU.Seconds(),
-			x.createsAloneCPU.Seconds()/(float64(max(x.groups, 1))/1000), x.controlPlaneCPUPer1000(), x.operatorCPUPer1000())
+			x.createsAlonePer1000(), x.controlPlaneCPUPer1000(), x.operatorShareOfControlPlanePer1000())
 	}
 	return b.String()
 }

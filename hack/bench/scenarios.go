@@ -48,8 +48,9 @@ type result struct {
 	shards int
 	// controlPlaneCPU is kube-apiserver's and etcd's, for where time goes.
 	controlPlaneCPU time.Duration
-	// createsAloneCPU is, for a cold start, kube-apiserver's and etcd's CPU
-	// for the same creates with no manager up (measureCreatesAlone).
+	// createsAloneCPU is, for the largest run's unsharded cold start,
+	// kube-apiserver's and etcd's CPU for the same creates with no manager
+	// up (measureCreatesAlone).
 	createsAloneCPU time.Duration
 	// reconciles by controller (agentgroup, account).
 	reconciles map[string]int
@@ -87,14 +88,20 @@ func (r result) eventsPerGroup() float64 {
 
 // controlPlaneCPUPer1000 is kube-apiserver's and etcd's CPU-seconds per
 // 1,000 groups the scenario touched.
-func (r result) controlPlaneCPUPer1000() float64 {
-	return r.controlPlaneCPU.Seconds() / (float64(max(r.groups, 1)) / 1000)
+func (r result) controlPlaneCPUPer1000() float64 { return r.per1000(r.controlPlaneCPU) }
+
+// createsAlonePer1000 is createsAloneCPU per 1,000 groups.
+func (r result) createsAlonePer1000() float64 { return r.per1000(r.createsAloneCPU) }
+
+// operatorShareOfControlPlanePer1000 is the cold start's control-plane
+// CPU-seconds per 1,000 groups beyond what its creates alone cost.
+func (r result) operatorShareOfControlPlanePer1000() float64 {
+	return r.per1000(r.controlPlaneCPU - r.createsAloneCPU)
 }
 
-// operatorCPUPer1000 is the cold start's control-plane CPU-seconds per
-// 1,000 groups beyond what the creates alone cost.
-func (r result) operatorCPUPer1000() float64 {
-	return (r.controlPlaneCPU - r.createsAloneCPU).Seconds() / (float64(max(r.groups, 1)) / 1000)
+// per1000 is d in seconds per 1,000 groups the scenario touched.
+func (r result) per1000(d time.Duration) float64 {
+	return d.Seconds() / (float64(max(r.groups, 1)) / 1000)
 }
 
 // overFloor is wall ÷ floor.
@@ -284,10 +291,11 @@ func (h *harness) runScenarios(ctx context.Context, rn run, o runOpts) ([]result
 	return results, curve, noisyResults, nil
 }
 
-// aloneNamespace holds the creates alone of namespace(i)'s groups.
-func aloneNamespace(i int) string { return fmt.Sprintf("bench-alone-%02d", i) }
+// aloneNamespacePrefix names the namespaces of the creates alone: the
+// prefix and the index of the run namespace whose groups they repeat.
+const aloneNamespacePrefix = "bench-alone-"
 
-// measureCreatesAlone is the control plane's CPU for a cold start's n
+// measureCreatesAlone is the control plane's CPU for a cold start's
 // creates made with no manager up, until the harness's watch has seen them
 // all: what applying the groups costs a cluster without the operator, the
 // part of the cold start's figure the operator cannot change. It runs
@@ -295,31 +303,28 @@ func aloneNamespace(i int) string { return fmt.Sprintf("bench-alone-%02d", i) }
 // objects nor their deletion weigh on a measured scenario; nothing deletes
 // them.
 func (h *harness) measureCreatesAlone(ctx context.Context, rn run) (time.Duration, error) {
-	n := rn.n
+	alone := func(i int) string { return fmt.Sprintf("%s%02d", aloneNamespacePrefix, i%h.c.accounts) }
 	for i := range h.c.accounts {
-		if err := h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: aloneNamespace(i)}}); err != nil {
+		if err := h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: alone(i)}}); err != nil {
 			return 0, err
 		}
 	}
-	cp0 := controlPlaneCPU()
-	err := parallel(n, func(i int) error {
-		g := h.c.desired(i)
-		g.Namespace, g.Labels = aloneNamespace(i%h.c.accounts), nil
-		return h.k8s.Create(ctx, g)
+	r, _, err := h.measure(ctx, rn, scenario{
+		name: "creates alone", groups: rn.n, want: rn.n,
+		act: func(ctx context.Context) error {
+			return parallel(rn.n, func(i int) error {
+				g := h.c.desired(i)
+				g.Namespace, g.Labels = alone(i), nil
+				return h.k8s.Create(ctx, g)
+			})
+		},
+		done: func(k types.NamespacedName, _ seen) bool { return strings.HasPrefix(k.Namespace, aloneNamespacePrefix) },
 	})
 	if err != nil {
 		return 0, err
 	}
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
-		_, alone := h.track.count(func(k types.NamespacedName, _ seen) bool { return strings.HasPrefix(k.Namespace, "bench-alone-") })
-		return alone == n, nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	cpu := controlPlaneCPU() - cp0
-	fmt.Printf("  %-9v creates alone, no manager up: control plane CPU %.1fs (%.1fs per 1,000 groups)\n", rn, cpu.Seconds(), cpu.Seconds()/(float64(n)/1000))
-	return cpu, nil
+	fmt.Printf("  %-9v creates alone, no manager up: control plane CPU %.1fs (%.1fs per 1,000 groups)\n", rn, r.controlPlaneCPU.Seconds(), r.controlPlaneCPUPer1000())
+	return r.controlPlaneCPU, nil
 }
 
 // measure runs one scenario and reads the simulator's and the manager's

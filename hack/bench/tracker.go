@@ -112,8 +112,8 @@ func (t *tracker) forget(o any) {
 	}
 }
 
-// count returns how many of the runs' AgentGroups exist and how many of
-// them match (the noisy neighbour's is not one of them).
+// count returns how many of the harness's AgentGroups exist and how many
+// of them match (the noisy neighbour's is not one of them).
 func (t *tracker) count(match func(types.NamespacedName, seen) bool) (all, matching int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
