@@ -62,17 +62,12 @@ func (s *Server) routeAdmin() {
 		s.AddUser(u)
 		writeJSON(w, http.StatusCreated, map[string]any{"id": u.ID, "agents": len(u.Agents)})
 	})
-	s.mux.HandleFunc("POST /_sim/lose-next", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Op string `json:"op"`
-			N  int    `json:"n"`
-		}
-		if !decode(w, r, &req) {
-			return
-		}
-		s.LoseNext(req.Op, req.N)
-		writeJSON(w, http.StatusOK, ok())
+	s.mux.HandleFunc("POST /_sim/lose-next", countedRule(s.LoseNext))
+	s.mux.HandleFunc("POST /_sim/hold-next", countedRule(s.HoldNext))
+	s.mux.HandleFunc("GET /_sim/held", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]int{"held": s.Held()})
 	})
+	s.mux.HandleFunc("POST /_sim/release", func(w http.ResponseWriter, r *http.Request) { s.Release(); writeJSON(w, http.StatusOK, ok()) })
 	s.mux.HandleFunc("POST /_sim/throttle", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			User       string `json:"user"`
@@ -155,6 +150,22 @@ func (s *Server) routeAdmin() {
 		}
 		writeJSON(w, http.StatusOK, ok())
 	})
+}
+
+// countedRule serves a rule for the next n calls of an operation,
+// {"op":"add","n":3}.
+func countedRule(set func(op string, n int)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Op string `json:"op"`
+			N  int    `json:"n"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		set(req.Op, req.N)
+		writeJSON(w, http.StatusOK, ok())
+	}
 }
 
 // State is the whole simulator state, as GET /_sim/state shows it.

@@ -45,7 +45,13 @@ type answer map[string]any
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	op := r.PathValue("op")
 	start := time.Now()
-	out, lose, throttle, err := s.handle(r, op)
+	out, lose, hold, throttle, err := s.handle(r, op)
+	if hold {
+		s.logf("%s held (committed, answer waits for release)", op)
+		if !s.awaitRelease(r) {
+			return
+		}
+	}
 	switch {
 	case lose:
 		s.logf("%s lost (committed, connection dropped)", op)
@@ -75,9 +81,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 const injectedErrorMessage = "Something went wrong"
 
-func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, throttle time.Duration, aerr *apiError) {
+func (s *Server) handle(r *http.Request, op string) (out answer, lose, hold bool, throttle time.Duration, aerr *apiError) {
 	if operations[op] == nil {
-		return nil, false, 0, &apiError{codeInvalidParameters, "unknown operation " + op}
+		return nil, false, false, 0, &apiError{codeInvalidParameters, "unknown operation " + op}
 	}
 	// The body is read first: a fault rule may name the group a call is for.
 	raw, readErr := io.ReadAll(io.LimitReader(r.Body, 16<<20))
@@ -101,13 +107,8 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 	failed := f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate
 	lost := f.LostResponseRate > 0 && s.rng.Float64() < f.LostResponseRate
 	rule, hasRule := s.takeRule(op, groupID)
-	if n := s.loseNext[op]; n > 0 {
+	if takeCount(s.loseNext, op) {
 		lost = true
-		if n == 1 {
-			delete(s.loseNext, op)
-		} else {
-			s.loseNext[op] = n - 1
-		}
 	}
 	switch {
 	case throttled:
@@ -131,40 +132,44 @@ func (s *Server) handle(r *http.Request, op string) (out answer, lose bool, thro
 		if wait <= 0 {
 			wait = time.Second
 		}
-		return nil, false, wait, nil
+		return nil, false, false, wait, nil
 	case hasRule && !rule.AfterEffect:
-		return nil, false, 0, &apiError{rule.Code, messageFor(rule.Code)}
+		return nil, false, false, 0, &apiError{rule.Code, messageFor(rule.Code)}
 	case failed:
-		return nil, false, 0, &apiError{codeGeneric, injectedErrorMessage}
+		return nil, false, false, 0, &apiError{codeGeneric, injectedErrorMessage}
 	}
 
 	if readErr != nil {
-		return nil, false, 0, &apiError{codeInvalidParameters, "unreadable body"}
+		return nil, false, false, 0, &apiError{codeInvalidParameters, "unreadable body"}
 	}
 	if parseErr != nil {
-		return nil, false, 0, &apiError{codeInvalidParameters, "Invalid parameters: the body must be a JSON object"}
+		return nil, false, false, 0, &apiError{codeInvalidParameters, "Invalid parameters: the body must be a JSON object"}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, aerr := s.authenticate(req)
 	if aerr != nil {
-		return nil, false, 0, aerr
+		return nil, false, false, 0, aerr
 	}
 	s.byUser[u.ID]++
 	if wait := s.throttled[u.ID]; wait > 0 {
 		s.injected["userThrottle"]++
-		return nil, false, wait, nil
+		return nil, false, false, wait, nil
 	}
 	if u.limiter != nil && !u.limiter.Allow() {
 		s.injected["userRateLimit"]++
-		return nil, false, time.Second, nil
+		return nil, false, false, time.Second, nil
 	}
 	out, aerr = operations[op](s, u, req)
+	if aerr == nil && takeCount(s.holdNext, op) {
+		hold = true
+		s.injected["held"]++
+	}
 	if hasRule && aerr == nil {
 		// AfterEffect: the change is made, the answer says it failed.
 		aerr = &apiError{rule.Code, messageFor(rule.Code)}
 	}
-	return out, lost, 0, aerr
+	return out, lost, hold, 0, aerr
 }
 
 // authenticate: ssid, or userId and token; never both.

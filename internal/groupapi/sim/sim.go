@@ -184,6 +184,11 @@ type Server struct {
 	injected map[string]int           // faults injected, by kind
 	failNext []FailRule
 	loseNext map[string]int
+	// holdNext counts, by operation, calls whose answers wait for
+	// Release; held is how many wait now, released is closed by Release.
+	holdNext map[string]int
+	held     int
+	released chan struct{}
 	// throttled users: every request authenticated as one is answered 429
 	// with this Retry-After.
 	throttled map[string]time.Duration
@@ -209,6 +214,8 @@ func New(opts Options) *Server {
 		writes:    map[int64]map[string]int{},
 		injected:  map[string]int{},
 		loseNext:  map[string]int{},
+		holdNext:  map[string]int{},
+		released:  make(chan struct{}),
 		throttled: map[string]time.Duration{},
 	}
 	s.mux = http.NewServeMux()
@@ -296,14 +303,73 @@ func (s *Server) takeRule(op, groupID string) (FailRule, bool) {
 
 // LoseNext makes the next n calls of op take effect and then drop the
 // connection without an answer; n = 0 clears the rule.
-func (s *Server) LoseNext(op string, n int) {
+func (s *Server) LoseNext(op string, n int) { s.setCount(s.loseNext, op, n) }
+
+// HoldNext makes the next n calls of op take effect and then hold their
+// answers until Release (or until the caller gives up): an answer that is
+// late, as it is to a manager killed while it waits. n = 0 clears the
+// rule.
+func (s *Server) HoldNext(op string, n int) { s.setCount(s.holdNext, op, n) }
+
+// Held returns how many answers wait for Release now.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+// Release sends every held answer.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.released)
+	s.released = make(chan struct{})
+}
+
+// awaitRelease holds an answer until Release or until the caller is gone,
+// and reports whether the caller is still there to get it.
+func (s *Server) awaitRelease(r *http.Request) bool {
+	s.mu.Lock()
+	s.held++
+	released := s.released
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.held--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-released:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// setCount sets how many calls of op a counted rule (lose, hold) takes.
+func (s *Server) setCount(counts map[string]int, op string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n <= 0 {
-		delete(s.loseNext, op)
+		delete(counts, op)
 		return
 	}
-	s.loseNext[op] = n
+	counts[op] = n
+}
+
+// takeCount uses up one of the calls a counted rule (lose, hold) has left
+// for op.
+func takeCount(counts map[string]int, op string) bool {
+	n := counts[op]
+	switch {
+	case n <= 0:
+		return false
+	case n == 1:
+		delete(counts, op)
+	default:
+		counts[op] = n - 1
+	}
+	return true
 }
 
 // Throttle makes every request authenticated as userID answer 429 with
@@ -401,6 +467,7 @@ func (s *Server) Reset() {
 	s.injected = map[string]int{}
 	s.failNext = nil
 	s.loseNext = map[string]int{}
+	s.holdNext = map[string]int{}
 	s.throttled = map[string]time.Duration{}
 	s.faults = Faults{}
 	s.changed()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -428,5 +429,56 @@ func TestThrottleOneUser(t *testing.T) {
 	s.Reset()
 	if got := s.Throttled(); len(got) != 0 {
 		t.Errorf("throttles after Reset: %v", got)
+	}
+}
+
+// A held add takes effect at once; its answer comes only on release, and
+// a caller that gave up before then gets none.
+func TestHeldAnswers(t *testing.T) {
+	s, url := start(t, Options{})
+	s.HoldNext("add", 2)
+	answers := make(chan map[string]any, 1)
+	go func() {
+		out, _ := call(t, url, "add", auth("u1", "t1", "name", "Held"))
+		answers <- out
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	raw, _ := json.Marshal(auth("u1", "t1", "name", "Abandoned"))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v2/Group/add", bytes.NewReader(raw))
+	gaveUp := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		gaveUp <- err
+	}()
+	for s.Held() < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := len(s.Groups("u1")); got != 2 {
+		t.Fatalf("held adds: %d groups exist, want 2 (a held call takes effect before its answer)", got)
+	}
+	cancel()
+	if err := <-gaveUp; err == nil {
+		t.Error("a caller that gave up got an answer")
+	}
+	for s.Held() > 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case out := <-answers:
+		t.Fatalf("answered before release: %v", out)
+	case <-time.After(100 * time.Millisecond):
+	}
+	s.Release()
+	if out := <-answers; out["status"] != "success" || out["groupId"] == nil {
+		t.Errorf("released answer: %v", out)
+	}
+	if out, _ := call(t, url, "add", auth("u1", "t1", "name", "After")); out["status"] != "success" {
+		t.Errorf("the rule ran out, yet: %v", out)
+	}
+	if got := s.Injected()["held"]; got != 2 {
+		t.Errorf("injected held = %d, want 2", got)
 	}
 }
