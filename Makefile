@@ -115,6 +115,13 @@ test-packaging: export KREW := $(KREW)
 fuzz: ## A short run of the response-decoding fuzz test.
 	go test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./internal/groupapi
 
+# What each landed version stores, captured by running it: the objects
+# today's types and manager must read (docs/development.md, "Changing what
+# the operator stores"). VERSIONS=c05e45c,...: only those.
+.PHONY: stored-testdata
+stored-testdata: $(K8S_BINS) ## Capture what landed versions store into testdata/stored (VERSIONS=commit,…: only those).
+	go run ./hack/stored $(if $(VERSIONS),-versions $(VERSIONS))
+
 ##@ Demo
 
 .PHONY: demo

@@ -49,12 +49,18 @@ type Proc struct {
 // kube-controller-manager from root/bin/k8s, writing the kubeconfig and
 // logs to dir.
 func Start(root, dir string) (*Env, error) {
+	return StartWithCRDs(root, dir, filepath.Join(root, "config", "crd", "bases"))
+}
+
+// StartWithCRDs is Start with the CRDs of crdDir installed instead of
+// today's: an earlier version's, for the stories that upgrade from it.
+func StartWithCRDs(root, dir, crdDir string) (*Env, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	e := &Env{Root: root, Dir: dir, env: &envtest.Environment{
 		BinaryAssetsDirectory: filepath.Join(root, "bin", "k8s"),
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{crdDir},
 		ErrorIfCRDPathMissing: true,
 	}}
 	cfg, err := e.env.Start()
