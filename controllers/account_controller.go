@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,15 +158,34 @@ func (r *AccountReconciler) load(ctx context.Context, key types.NamespacedName) 
 // lock refuses a patch computed against a cache that has not seen our
 // previous write; without it, a condition changed back to what the cache
 // shows would be left out of the patch.
+//
+// A stored status with fields this version cannot read (a later version
+// wrote them) is replaced whole instead: an Account's status holds no
+// fact, only what each pass finds, and a patch would leave those fields
+// unreadable for good.
 func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, base, acct *deepcallv1.Account) error {
-	ca, ok := obj.(*deepcallv1.ClusterAccount)
-	if !ok {
-		return r.Status().Patch(ctx, acct, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	target, before := client.Object(acct), client.Object(base)
+	if ca, ok := obj.(*deepcallv1.ClusterAccount); ok {
+		stored := ca.DeepCopy()
+		stored.Status = base.Status
+		ca.Status = acct.Status
+		target, before = ca, stored
 	}
-	before := ca.DeepCopy()
-	before.Status = base.Status
-	ca.Status = acct.Status
-	return r.Status().Patch(ctx, ca, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if len(base.Status.Unreadable) > 0 {
+		return r.rewriteStatus(ctx, target, base.Status.Unreadable)
+	}
+	return r.Status().Patch(ctx, target, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// rewriteStatus replaces the stored status of obj with the one it holds
+// and says which fields could not be read.
+func (r *AccountReconciler) rewriteStatus(ctx context.Context, obj client.Object, unreadable []string) error {
+	if err := r.Status().Update(ctx, obj); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile",
+		"this version of the operator could not read status.%s and wrote the status anew", strings.Join(unreadable, ", status."))
+	return nil
 }
 
 // secretKey is where the credentials Secret of acct is: its own namespace

@@ -164,6 +164,9 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = groupapi.WithCaller(ctx, string(g.UID))
+	if msg := deepcallv1.UnreadableStatus(g.Status.Unreadable); msg != "" {
+		return r.reportUnreadable(ctx, g, msg)
+	}
 	if !g.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, g)
 	}

@@ -51,6 +51,7 @@ var agentGroupProgress = map[string]progress{
 	deepcallv1.ReasonAccountChanged:      stalled,
 	deepcallv1.ReasonAccountNotAllowed:   stalled,
 	deepcallv1.ReasonInvalidBaseURL:      stalled,
+	deepcallv1.ReasonStatusUnreadable:    stalled,
 }
 
 // accountProgress is the progress of every Account Ready reason.

@@ -112,9 +112,7 @@ func newStory(t *testing.T, opts ...func(*story)) *story {
 		o(s)
 	}
 	s.sim.AddUser(sim.User{ID: testUser, Token: testToken, Agents: sim.AgentRange(1000, 1999)})
-	srv := httptest.NewServer(s.sim)
-	t.Cleanup(srv.Close)
-	s.simURL = srv.URL
+	s.simURL = serve(t, s.sim)
 
 	s.ns = s.namespace()
 	for i := range s.others {
@@ -123,6 +121,13 @@ func newStory(t *testing.T, opts ...func(*story)) *story {
 	s.start()
 	t.Cleanup(s.stop)
 	return s
+}
+
+// serve serves the simulator over HTTP until the test ends.
+func serve(t *testing.T, s *sim.Server) string {
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // namespace creates a namespace with the credentials Secret and the

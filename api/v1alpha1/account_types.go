@@ -130,6 +130,10 @@ type AccountStatus struct {
 	// its AgentGroups goes out before it (capped by --max-retry-after).
 	// +optional
 	ThrottledUntil *metav1.Time `json:"throttledUntil,omitempty"`
+
+	// Unreadable names the stored fields this version could not read
+	// (UnreadableStatus); never stored.
+	Unreadable []string `json:"-"`
 }
 
 // Account is one DeepCall account (a brand host and its credentials) used

@@ -241,6 +241,10 @@ type AgentGroupStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Unreadable names the stored fields this version could not read
+	// (UnreadableStatus); never stored.
+	Unreadable []string `json:"-"`
 }
 
 // AgentGroup is one agent group of a DeepCall account, managed declaratively.

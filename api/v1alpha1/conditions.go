@@ -58,8 +58,14 @@ const (
 	ReasonGroupIDInUse        = "GroupIDInUse"
 	ReasonGroupIDMismatch     = "GroupIDMismatch"
 	ReasonAccountChanged      = "AccountChanged"
-	ReasonInSync              = "InSync"
-	ReasonOutOfSync           = "OutOfSync"
+	// ReasonStatusUnreadable: the stored status has fields this version
+	// of the operator cannot read (a later version wrote them): it does
+	// nothing for the AgentGroup until they read. An Account, whose
+	// status holds no fact, gets an event of this reason instead, and
+	// its status is written anew.
+	ReasonStatusUnreadable = "StatusUnreadable"
+	ReasonInSync           = "InSync"
+	ReasonOutOfSync        = "OutOfSync"
 )
 
 // Event reasons besides the condition reasons above.

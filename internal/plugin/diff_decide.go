@@ -91,6 +91,9 @@ func newDiffWorld(cluster *diffCluster, ms []diffManifest, now time.Time) *diffW
 func (w *diffWorld) decide(ctx context.Context, key types.NamespacedName) diffVerdict {
 	g := w.groups[key]
 	v := diffVerdict{Key: key, Account: (&Account{Key: g.AccountKey()}).String(), Name: g.DesiredName()}
+	if msg := deepcallv1.UnreadableStatus(g.Status.Unreadable); msg != "" {
+		return v.stalled(&plan.Stall{Reason: plan.Reason(deepcallv1.ReasonStatusUnreadable), Message: msg})
+	}
 	if g.Spec.Suspend {
 		v.Result = diffSuspended
 		return v

@@ -42,6 +42,10 @@ type diffFixture struct {
 	forbidAllNamespaces bool
 	// forbidNamespaces refuses reading namespaces.
 	forbidNamespaces bool
+	// unreadable names, per AgentGroup name, the status fields its
+	// decoding could not read (the fake client keeps typed objects, so it
+	// cannot store a status the types refuse).
+	unreadable map[string][]string
 }
 
 func newDiffFixture(t *testing.T) *diffFixture {
@@ -115,13 +119,23 @@ func (f *diffFixture) diff(manifests string, args ...string) (stdout, stderr str
 			if lo := (&client.ListOptions{}).ApplyOptions(opts); f.forbidAllNamespaces && lo.Namespace == "" {
 				return apierrors.NewForbidden(schema.GroupResource{Group: deepcallv1.GroupVersion.Group, Resource: "agentgroups"}, "", errors.New("no"))
 			}
-			return c.List(ctx, list, opts...)
+			err := c.List(ctx, list, opts...)
+			if groups, ok := list.(*deepcallv1.AgentGroupList); ok {
+				for i := range groups.Items {
+					groups.Items[i].Status.Unreadable = f.unreadable[groups.Items[i].Name]
+				}
+			}
+			return err
 		},
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if _, ok := obj.(*corev1.Namespace); ok && f.forbidNamespaces {
 				return apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, key.Name, errors.New("no"))
 			}
-			return c.Get(ctx, key, obj, opts...)
+			err := c.Get(ctx, key, obj, opts...)
+			if g, ok := obj.(*deepcallv1.AgentGroup); ok {
+				g.Status.Unreadable = f.unreadable[g.Name]
+			}
+			return err
 		},
 	}).Build()
 	var out, errOut bytes.Buffer
@@ -299,6 +313,12 @@ func TestDiffDecisions(t *testing.T) {
 			})
 			return agentGroupYAML("sales", "Sales", nil), []string{
 				"error     AgentGroup team-a/sales: annotation deepcall.agentgroups.dev/create-intent is not a create intent (unexpected end of JSON input): an add may have been sent; restore it, or remove it once sure no remote group was made for this AgentGroup\n"}
+		}},
+		"a status the operator cannot read is StatusUnreadable": {code: 1, setup: func(f *diffFixture) (string, []string) {
+			f.live("team-a", "sales", "Sales", "5", time.Hour)
+			f.unreadable = map[string][]string{"sales": {"members (json: cannot unmarshal string into Go value of type int32)"}}
+			return agentGroupYAML("sales", "Sales", nil), []string{
+				"stall     AgentGroup team-a/sales: StatusUnreadable\n  this version of the operator cannot read status.members (json: cannot unmarshal string"}
 		}},
 		"a missing Account fails that group only": {code: 1, setup: func(f *diffFixture) (string, []string) {
 			return agentGroupYAML("lost", "Lost", nil, "accountRef: {name: other}") + agentGroupYAML("fresh", "Fresh", nil), []string{
