@@ -39,14 +39,16 @@ var (
 	// 20005 to 20007 the sharding story's, 20008 and 20009 the namespaced
 	// install's, 20010 the Secret-memory story's, 20011 the ClusterAccount
 	// story's, 20012 the Helm chart's, 20013 to 20016 the kubectl plugin's:
-	// import, diff, tree and resync, doctor); the tokens must never show up
+	// import, diff, tree and resync, doctor; 20017 the upgrade and rollback
+	// stories', on simulators of their own); the tokens must never show up
 	// in a log, an event or a status.
 	users = map[string]string{"20001": "e2e-token-alpha-5f1c", "20002": "e2e-token-bravo-93ad",
 		"20003": "e2e-token-charlie-7e20", "20004": "e2e-token-delta-c41b",
 		"20005": "e2e-token-echo-2b86", "20006": "e2e-token-foxtrot-d17e", "20007": "e2e-token-golf-60a9",
 		"20008": "e2e-token-hotel-8d3f", "20009": "e2e-token-india-e5a7", "20010": "e2e-token-kilo-88f3",
 		"20011": "e2e-token-lima-4c2e", "20012": "e2e-token-mike-0b7d",
-		"20013": "e2e-token-november-3a91", "20014": "e2e-token-oscar-d25c", "20015": "e2e-token-papa-71e8", "20016": "e2e-token-quebec-c6b0"}
+		"20013": "e2e-token-november-3a91", "20014": "e2e-token-oscar-d25c", "20015": "e2e-token-papa-71e8", "20016": "e2e-token-quebec-c6b0",
+		"20017": "e2e-token-romeo-5e19"}
 )
 
 func TestMain(m *testing.M) {

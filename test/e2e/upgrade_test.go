@@ -1,0 +1,217 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentgroups/agentgroup-operator/internal/groupapi/sim"
+	"github.com/agentgroups/agentgroup-operator/internal/history"
+	"github.com/agentgroups/agentgroup-operator/internal/localenv"
+)
+
+// upgradeUser is the remote account of the upgrade and rollback stories
+// (each runs its own control plane and simulator, whose logs are in a
+// directory of their own under the suite's).
+const (
+	upgradeUser = "20017"
+	// syncInterval is the Accounts' drift-check period: the stories give
+	// today's manager two of them.
+	syncInterval = 30 * time.Second
+)
+
+// stage is a control plane of its own, with the CRDs of one version, and
+// a simulator process: an earlier version runs there as it was shipped.
+type stage struct {
+	t        *testing.T
+	cp       *localenv.Env
+	simURL   string
+	workload *history.Workload
+}
+
+func newStage(t *testing.T, name, crds string) *stage {
+	t.Helper()
+	cp, err := localenv.StartWithCRDs(env.Root, filepath.Join(env.Dir, name), crds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cp.Stop)
+	addr, err := localenv.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Run("groupapi-sim", env.Bin("groupapi-sim"), "--listen", addr, "--agents", "1000-1099", "--user", upgradeUser+":"+users[upgradeUser]); err != nil {
+		t.Fatal(err)
+	}
+	if err := localenv.WaitTCP(addr, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s := &stage{t: t, cp: cp, simURL: "http://" + addr}
+	if s.workload, err = history.NewWorkload(cp, s.simURL, upgradeUser, users[upgradeUser]); err != nil {
+		t.Fatal(err)
+	}
+	s.must(s.workload.ApplyAccounts(context.Background()))
+	s.kubectl("", "patch", "account", "default", "-n", history.Namespace, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"syncInterval":"%s"}}`, syncInterval))
+	return s
+}
+
+func (s *stage) must(err error) {
+	s.t.Helper()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stage) kubectl(stdin string, args ...string) string {
+	s.t.Helper()
+	out, err := s.cp.Kubectl(stdin, args...)
+	s.must(err)
+	return out
+}
+
+// run starts a manager binary with the flags of a local control plane
+// that it knows (earlier versions lack some).
+func (s *stage) run(name, bin string, known func(...string) []string) *localenv.Proc {
+	s.t.Helper()
+	probe, err := localenv.FreeAddr()
+	s.must(err)
+	p, err := s.cp.Run(name, bin, known("metrics-bind-address=0", "health-probe-bind-address="+probe, "allow-insecure-loopback",
+		"leader-elect=false", "create-settle=15s", "request-timeout=5s")...)
+	s.must(err)
+	return p
+}
+
+// runEarlier starts a landed version's manager, built from Git history.
+func (s *stage) runEarlier(b *history.Built) *localenv.Proc {
+	return s.run("manager-"+b.Commit, b.Manager, b.Args)
+}
+
+// runToday starts today's bin/manager.
+func (s *stage) runToday() *localenv.Proc {
+	return s.run("manager-today", env.Bin("manager"), func(flags ...string) []string {
+		out := make([]string, len(flags))
+		for i, f := range flags {
+			out[i] = "--" + f
+		}
+		return out
+	})
+}
+
+// crash leaves the workload with every state a crash can leave: settled
+// ones, a deletion whose remote deletes fail, and three adds that took
+// effect but whose answers the manager never gets (stop ends it: SIGKILL,
+// or SIGTERM as a rollout sends). It returns the objects as they were left.
+func (s *stage) crash(stop func()) *history.Snapshot {
+	s.t.Helper()
+	ctx := context.Background()
+	s.must(s.workload.Settle(ctx))
+	s.must(s.workload.HoldCreates(ctx, 3))
+	stop()
+	s.must(s.workload.Release())
+	snap, err := s.workload.Take(ctx)
+	s.must(err)
+	s.must(snap.CheckInFlight(upgradeUser))
+	return snap
+}
+
+// groups are the simulator's groups of the stories' user.
+func (s *stage) groups() []sim.Group {
+	s.t.Helper()
+	var st sim.State
+	s.must(s.workload.SimGet("/_sim/state", &st))
+	for _, u := range st.Users {
+		if u.ID == upgradeUser {
+			return u.Groups
+		}
+	}
+	return nil
+}
+
+func (s *stage) calls() map[string]int {
+	s.t.Helper()
+	var calls map[string]int
+	s.must(s.workload.SimGet("/_sim/calls", &calls))
+	return calls
+}
+
+// converges waits until every AgentGroup of the snapshot carries on from
+// where the earlier manager left it (history.Snapshot.Converged) and
+// check passes.
+func (s *stage) converges(snap *history.Snapshot, within time.Duration, check func([]sim.Group) error) {
+	s.t.Helper()
+	eventually(s.t, within, func() error {
+		now := s.groups()
+		problems := snap.Converged(context.Background(), upgradeUser, now, s.workload.Get)
+		if err := check(now); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("not converged:\n%s", strings.Join(problems, "\n"))
+		}
+		return nil
+	})
+}
+
+// The first landed version manages a few groups and is killed with three
+// creates in flight; a person changes a group in the DeepCall UI while
+// nothing runs; today's CRDs are applied server-side (docs/operations.md)
+// and today's manager starts. Within two sync intervals every AgentGroup
+// is Ready on the group it had, the creates in flight on the groups their
+// adds made, the drift is corrected, and no add is sent.
+func TestUpgradeFromFirstVersion(t *testing.T) {
+	first, err := history.Build(env.Root, history.First())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStage(t, "upgrade", first.CRDs)
+	old := s.runEarlier(first)
+	snap := s.crash(old.Kill)
+
+	bound := history.GroupsNamed(snap.Groups(upgradeUser), "Bound")
+	if len(bound) != 1 {
+		t.Fatalf("remote groups named Bound: %+v", bound)
+	}
+	id := bound[0].ID
+	s.must(s.workload.SimPatch(fmt.Sprintf("/_sim/users/%s/groups/%d", upgradeUser, id), `{"name":"Renamed by hand","members":["1009"],"receive_call":[]}`))
+
+	s.kubectl("", "apply", "--server-side", "--force-conflicts", "-f", filepath.Join(env.Root, "config", "crd", "bases"))
+	s.must(s.workload.SimPost("/_sim/calls/reset", "{}"))
+	s.runToday()
+	s.converges(snap, 2*syncInterval, func(now []sim.Group) error {
+		for _, g := range now {
+			if g.ID == id && (g.Name != "Bound" || !slices.Equal(g.Members, []string{"1001", "1002", "1003"}) || !slices.Equal(g.Receivers, []string{"1001"})) {
+				return fmt.Errorf("drift made by hand is not corrected: %+v", g)
+			}
+		}
+		return nil
+	})
+	if c := s.calls(); c["add"] != 0 {
+		t.Errorf("%d add calls after the upgrade, want none: %v", c["add"], c)
+	}
+}
+
+// Today's manager runs with three creates in flight when a rollout (as
+// `helm rollback` makes, the CRDs left as they are) stops it and the
+// previous landed version takes over: no twin, no binding lost.
+func TestRollbackToPreviousVersion(t *testing.T) {
+	previous, err := history.Build(env.Root, history.Previous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStage(t, "rollback", filepath.Join(env.Root, "config", "crd", "bases"))
+	today := s.runToday()
+	snap := s.crash(today.Stop)
+
+	s.must(s.workload.SimPost("/_sim/calls/reset", "{}"))
+	s.runEarlier(previous)
+	s.converges(snap, 2*syncInterval, func([]sim.Group) error { return nil })
+	if c := s.calls(); c["add"] != 0 {
+		t.Errorf("%d add calls after the rollback, want none: %v", c["add"], c)
+	}
+}
