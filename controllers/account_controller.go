@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -179,12 +178,11 @@ func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, 
 
 // rewriteStatus replaces the stored status of obj with the one it holds
 // and says which fields could not be read.
-func (r *AccountReconciler) rewriteStatus(ctx context.Context, obj client.Object, unreadable []string) error {
+func (r *AccountReconciler) rewriteStatus(ctx context.Context, obj client.Object, unreadable map[string]string) error {
 	if err := r.Status().Update(ctx, obj); err != nil {
 		return err
 	}
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile",
-		"this version of the operator could not read status.%s and wrote the status anew", strings.Join(unreadable, ", status."))
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile", "%s", deepcallv1.RewrittenStatus(unreadable))
 	return nil
 }
 

@@ -164,7 +164,7 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = groupapi.WithCaller(ctx, string(g.UID))
-	if msg := deepcallv1.UnreadableStatus(g.Status.Unreadable); msg != "" {
+	if msg := g.Status.UnreadableFacts(); msg != "" {
 		return r.reportUnreadable(ctx, g, msg)
 	}
 	if !g.DeletionTimestamp.IsZero() {

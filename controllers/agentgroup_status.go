@@ -58,6 +58,7 @@ func (s *pass) event(warning bool, reason, format string, args ...any) {
 func (s *pass) writeStatus(ctx context.Context, out outcome) error {
 	g := s.g
 	oldReady := meta.FindStatusCondition(s.base.Status.Conditions, deepcallv1.ConditionReady)
+	g.Status.Unreadable = nil // a stored status with fields left out is written anew
 	applyOutcome(g, out)
 	if equality.Semantic.DeepEqual(g.Status, s.base.Status) && s.r.showsLastWrite(s.base) {
 		s.emit()
@@ -153,9 +154,18 @@ func driftSummary(drift []string) string {
 // seen our previous write would leave out a field changed back to what the
 // cache shows, and the server would keep the older value; and two passes
 // can never both record a create intent.
+//
+// A stored status with fields this version could not read is replaced
+// whole instead, so that they go: they held only what this pass found
+// again (a fact it cannot read stops the pass before, UnreadableFacts).
 func (s *pass) patchStatus(ctx context.Context) error {
 	sent, before := time.Now(), s.g.ResourceVersion
-	if err := s.r.Status().Patch(ctx, s.g, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if unreadable := s.base.Status.Unreadable; len(unreadable) > 0 {
+		if err := s.r.Status().Update(ctx, s.g); err != nil {
+			return err
+		}
+		s.event(true, deepcallv1.ReasonStatusUnreadable, "%s", deepcallv1.RewrittenStatus(unreadable))
+	} else if err := s.r.Status().Patch(ctx, s.g, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
 	s.base = s.g.DeepCopy()

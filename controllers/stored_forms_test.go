@@ -16,7 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,16 +40,10 @@ func TestStoredFormsConverge(t *testing.T) {
 			}
 			s, user := restoreStory(t, snap)
 			get := func(ctx context.Context, ns, name string) (*unstructured.Unstructured, error) {
-				u := &unstructured.Unstructured{}
-				u.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("AgentGroup"))
-				err := k8s.Get(ctx, key(s.restored[ns], name), u)
-				if apierrors.IsNotFound(err) {
-					return nil, nil
-				}
-				return u, err
+				return history.GetAgentGroup(ctx, k8s, s.restored[ns], name)
 			}
 			s.eventually(60*time.Second, func() error {
-				if problems := snap.Converged(ctxBG, user, s.sim.Groups(user), get); len(problems) > 0 {
+				if problems := snap.Converged(ctxBG, user, s.sim.Groups(user), resyncRequest, get); len(problems) > 0 {
 					return fmt.Errorf("not converged:\n%s", strings.Join(problems, "\n"))
 				}
 				return nil
@@ -62,6 +55,10 @@ func TestStoredFormsConverge(t *testing.T) {
 		})
 	}
 }
+
+// resyncRequest is asked of every restored AgentGroup: its answer shows
+// that today's manager looked at it.
+const resyncRequest = "today"
 
 // knownMetadata are the finalizers and annotations today's manager reads
 // and releases: an earlier version's must all be among them.
@@ -127,6 +124,12 @@ func restoreStory(t *testing.T, snap *history.Snapshot) (*restoredStory, string)
 			if kind, _, _ := unstructured.NestedString(o.Object, "spec", "accountRef", "kind"); kind == "ClusterAccount" {
 				s.must(unstructured.SetNestedField(o.Object, clusterAccount, "spec", "accountRef", "name"))
 			}
+			annotations := o.GetAnnotations()
+			if annotations == nil {
+				annotations = map[string]string{}
+			}
+			annotations[deepcallv1.AnnotationResync] = resyncRequest // answered by today's first pass
+			o.SetAnnotations(annotations)
 		}
 		s.objects = append(s.objects, restore(t, o))
 	}
@@ -192,97 +195,4 @@ func (s *restoredStory) deleteAll() {
 			return nil
 		})
 	}
-}
-
-// A status this version cannot read (a later version's form, or a value
-// written by hand that the schema allows): the informer still lists every
-// AgentGroup, the others carry on, and that one says which field, does
-// nothing, and keeps its remote group when deleted, until the field reads.
-func TestUnreadableStatusStallsOnlyItsAgentGroup(t *testing.T) {
-	s := newStory(t)
-	s.group("fine", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001") })
-	s.group("odd", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1002") })
-	s.waitReady("fine")
-	odd := s.waitReady("odd")
-
-	stored := &unstructured.Unstructured{}
-	stored.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("AgentGroup"))
-	s.must(k8s.Get(ctxBG, key(s.ns, "odd"), stored))
-	// RFC 3339 allows a lower-case t and z, and so does the schema's
-	// date-time; the Go type does not.
-	s.must(unstructured.SetNestedField(stored.Object, "2026-11-24t21:41:28z", "status", "lastSyncTime"))
-	s.must(k8s.Status().Update(ctxBG, stored))
-	s.touch("odd")
-
-	g := s.waitReason("odd", metav1.ConditionFalse, deepcallv1.ReasonStatusUnreadable)
-	if c := findCondition(g, deepcallv1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue ||
-		!strings.HasPrefix(c.Message, "this version of the operator cannot read status.lastSyncTime (") {
-		t.Errorf("Stalled: %+v", c)
-	}
-	if !slices.Contains(s.events("odd"), deepcallv1.ReasonStatusUnreadable) {
-		t.Errorf("events %v, want a %s warning", s.events("odd"), deepcallv1.ReasonStatusUnreadable)
-	}
-	s.update("fine", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001", "1003") })
-	s.waitReady("fine")
-
-	// Deleting it waits: what the unreadable status records is unknown.
-	writesBefore := writes(s.calls())
-	s.must(k8s.Delete(ctxBG, g))
-	s.eventually(10*time.Second, func() error {
-		if g := s.get("odd"); g.DeletionTimestamp.IsZero() {
-			return fmt.Errorf("not being deleted yet")
-		}
-		return nil
-	})
-	s.touch("odd")
-	s.waitReason("odd", metav1.ConditionFalse, deepcallv1.ReasonStatusUnreadable)
-	if w := writes(s.calls()); w != writesBefore || len(s.remote()) != 2 {
-		t.Fatalf("writes %d → %d, remote %+v: the unreadable AgentGroup acted", writesBefore, w, s.remote())
-	}
-
-	// A person removes the field: the deletion goes through.
-	s.must(k8s.Get(ctxBG, key(s.ns, "odd"), stored))
-	unstructured.RemoveNestedField(stored.Object, "status", "lastSyncTime")
-	s.must(k8s.Status().Update(ctxBG, stored))
-	s.touch("odd")
-	s.waitGone("odd")
-	for _, r := range s.remote() {
-		if fmt.Sprint(r.ID) == odd.Status.GroupID {
-			t.Errorf("remote group %s of the deleted AgentGroup is still there", odd.Status.GroupID)
-		}
-	}
-}
-
-// An Account's status holds only what its passes find: a field this
-// version cannot read is written anew on the next pass, with a warning,
-// and its AgentGroups carry on.
-func TestUnreadableAccountStatusIsWrittenAnew(t *testing.T) {
-	s := newStory(t)
-	s.group("sales", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001") })
-	s.waitReady("sales")
-
-	stored := &unstructured.Unstructured{}
-	stored.SetGroupVersionKind(deepcallv1.GroupVersion.WithKind("Account"))
-	s.must(k8s.Get(ctxBG, key(s.ns, "default"), stored))
-	s.must(unstructured.SetNestedField(stored.Object, "2026-11-24t21:41:28z", "status", "lastSyncTime"))
-	s.must(k8s.Status().Update(ctxBG, stored))
-	s.must(k8s.Get(ctxBG, key(s.ns, "default"), stored))
-	stored.SetAnnotations(map[string]string{"test/touch": "1"})
-	s.must(k8s.Update(ctxBG, stored))
-
-	s.eventually(20*time.Second, func() error {
-		acct := &deepcallv1.Account{}
-		if err := k8s.Get(ctxBG, key(s.ns, "default"), acct); err != nil {
-			return err
-		}
-		if len(acct.Status.Unreadable) > 0 || acct.Status.LastSyncTime == nil || meta.FindStatusCondition(acct.Status.Conditions, deepcallv1.ConditionReady) == nil {
-			return fmt.Errorf("status not written anew: %+v", acct.Status)
-		}
-		return nil
-	})
-	if events := s.events("default"); !slices.Contains(events, deepcallv1.ReasonStatusUnreadable) {
-		t.Errorf("Account events %v, want a %s warning", events, deepcallv1.ReasonStatusUnreadable)
-	}
-	s.update("sales", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001", "1002") })
-	s.waitReady("sales")
 }

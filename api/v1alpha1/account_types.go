@@ -131,9 +131,9 @@ type AccountStatus struct {
 	// +optional
 	ThrottledUntil *metav1.Time `json:"throttledUntil,omitempty"`
 
-	// Unreadable names the stored fields this version could not read
-	// (UnreadableStatus); never stored.
-	Unreadable []string `json:"-"`
+	// Unreadable holds, by JSON name, why each stored field this version
+	// could not read was left out (stored_forms.go); never stored.
+	Unreadable map[string]string `json:"-"`
 }
 
 // Account is one DeepCall account (a brand host and its credentials) used

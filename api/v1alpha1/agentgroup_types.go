@@ -242,9 +242,9 @@ type AgentGroupStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// Unreadable names the stored fields this version could not read
-	// (UnreadableStatus); never stored.
-	Unreadable []string `json:"-"`
+	// Unreadable holds, by JSON name, why each stored field this version
+	// could not read was left out (stored_forms.go); never stored.
+	Unreadable map[string]string `json:"-"`
 }
 
 // AgentGroup is one agent group of a DeepCall account, managed declaratively.

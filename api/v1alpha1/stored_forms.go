@@ -3,7 +3,9 @@ package v1alpha1
 import (
 	stdjson "encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,8 +19,9 @@ import (
 // than a Go type reads: one status that a type refuses fails the
 // informer's whole list, and every AgentGroup of the cluster stalls. So
 // stored fields are read in every form a version wrote, and a status
-// field that still cannot be read is left out and named, for the object to
-// report, instead of failing the list.
+// field that still cannot be read is left out and named instead of
+// failing the list: the operator writes anew what a pass finds again, and
+// refuses to act without a fact it cannot find again (UnreadableFacts).
 
 // UnmarshalJSON reads an intent in every form a version wrote: startedAt
 // to the second (the first version), or to the microsecond (later ones),
@@ -52,7 +55,7 @@ func (p *PendingCreate) UnmarshalJSON(data []byte) error {
 }
 
 // UnmarshalJSON reads the status; a field that cannot be read is left
-// empty and named in Unreadable (see UnreadableStatus).
+// empty and named in Unreadable.
 func (s *AgentGroupStatus) UnmarshalJSON(data []byte) error {
 	type fields AgentGroupStatus // the same fields, without this method
 	unreadable, err := decodeFields(data, (*fields)(s))
@@ -61,7 +64,7 @@ func (s *AgentGroupStatus) UnmarshalJSON(data []byte) error {
 }
 
 // UnmarshalJSON reads the status; a field that cannot be read is left
-// empty and named in Unreadable (see UnreadableStatus).
+// empty and named in Unreadable.
 func (s *AccountStatus) UnmarshalJSON(data []byte) error {
 	type fields AccountStatus // the same fields, without this method
 	unreadable, err := decodeFields(data, (*fields)(s))
@@ -69,24 +72,49 @@ func (s *AccountStatus) UnmarshalJSON(data []byte) error {
 	return err
 }
 
-// UnreadableStatus says which fields of an AgentGroup's stored status
-// this version cannot read ("" when it reads them all): a version newer
-// than this one may have written them. The operator acts on no such
-// AgentGroup (it cannot tell what the missing fields recorded) and
-// reports it instead.
-func UnreadableStatus(unreadable []string) string {
-	if len(unreadable) == 0 {
+// statusFacts are the AgentGroup status fields that record what happened
+// (the group it holds, in which remote account, an add in flight), which
+// no later pass can find again by looking. Every other status field (of
+// an Account, all of them) says what the last pass found, and the next
+// pass finds it again.
+var statusFacts = []string{"groupId", "remoteAccount", "pendingCreate"}
+
+// UnreadableFacts says which facts of an AgentGroup's stored status this
+// version cannot read ("" when it reads them all): a later version may
+// have written them. The operator does nothing for such an AgentGroup, not
+// even delete it: without them it could make a second group or delete one
+// it never held.
+func (s *AgentGroupStatus) UnreadableFacts() string {
+	var facts []string
+	for _, f := range statusFacts {
+		if why, ok := s.Unreadable[f]; ok {
+			facts = append(facts, fmt.Sprintf("%s (%s)", f, why))
+		}
+	}
+	if len(facts) == 0 {
 		return ""
 	}
 	return fmt.Sprintf("this version of the operator cannot read status.%s; it does nothing for this AgentGroup, not even delete it, until it can: "+
-		"run the operator version that wrote the field (or a later one), or remove the field (`kubectl edit --subresource=status`) and resync (`kubectl agentgroup resync`)",
-		strings.Join(unreadable, ", status."))
+		"run the operator version that wrote it (or a later one), or set it right by hand (`kubectl edit --subresource=status`) and resync (`kubectl agentgroup resync`)",
+		strings.Join(facts, ", status."))
+}
+
+// RewrittenStatus is the warning for a status whose unreadable fields
+// were all what a pass finds, so the operator wrote it anew.
+func RewrittenStatus(unreadable map[string]string) string {
+	names := slices.Sorted(maps.Keys(unreadable))
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%s (%s)", n, unreadable[n])
+	}
+	return "this version of the operator could not read status." + strings.Join(names, ", status.") + " and wrote the status anew from what it found"
 }
 
 // decodeFields decodes a JSON object into the struct v points to. When
 // that fails, it decodes each field on its own: the ones that read are
-// kept, the others are left empty and returned as "name (why)".
-func decodeFields(data []byte, v any) ([]string, error) {
+// kept, the others are left empty and returned, by JSON name, with why.
+// Every field of v has a JSON name of its own (stored_forms_test.go
+// checks): embedded or unnamed fields would be skipped here.
+func decodeFields(data []byte, v any) (map[string]string, error) {
 	err := json.Unmarshal(data, v)
 	if err == nil {
 		return nil, nil
@@ -97,7 +125,7 @@ func decodeFields(data []byte, v any) ([]string, error) {
 	}
 	rv := reflect.ValueOf(v).Elem()
 	rv.SetZero()
-	var unreadable []string
+	unreadable := map[string]string{}
 	for i := range rv.NumField() {
 		name, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("json"), ",")
 		value, ok := raw[name]
@@ -106,7 +134,7 @@ func decodeFields(data []byte, v any) ([]string, error) {
 		}
 		if err := json.Unmarshal(value, rv.Field(i).Addr().Interface()); err != nil {
 			rv.Field(i).SetZero()
-			unreadable = append(unreadable, fmt.Sprintf("%s (%v)", name, err))
+			unreadable[name] = err.Error()
 		}
 	}
 	return unreadable, nil

@@ -145,8 +145,10 @@ func (in *AccountStatus) DeepCopyInto(out *AccountStatus) {
 	}
 	if in.Unreadable != nil {
 		in, out := &in.Unreadable, &out.Unreadable
-		*out = make([]string, len(*in))
-		copy(*out, *in)
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
 	}
 }
 
@@ -276,8 +278,10 @@ func (in *AgentGroupStatus) DeepCopyInto(out *AgentGroupStatus) {
 	}
 	if in.Unreadable != nil {
 		in, out := &in.Unreadable, &out.Unreadable
-		*out = make([]string, len(*in))
-		copy(*out, *in)
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
 	}
 }
 

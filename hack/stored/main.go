@@ -100,30 +100,13 @@ func capture(root string, v history.Version, out string) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := env.Run("manager", b.Manager, b.Args("metrics-bind-address=0", "health-probe-bind-address="+probe,
-		"allow-insecure-loopback", "leader-elect=false", "create-settle=15s")...)
+	mgr, err := env.Run("manager", b.Manager, b.Args(history.ManagerFlags(probe)...)...)
 	if err != nil {
 		return err
 	}
-	failed := func(err error) error {
+	snap, err := w.Crash(ctx, mgr.Kill)
+	if err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, dir)
-	}
-	if err := w.Settle(ctx); err != nil {
-		return failed(err)
-	}
-	if err := w.HoldCreates(ctx, 3); err != nil {
-		return failed(err)
-	}
-	mgr.Kill()
-	if err := w.Release(); err != nil {
-		return err
-	}
-	snap, err := w.Take(ctx)
-	if err != nil {
-		return err
-	}
-	if err := snap.CheckInFlight(user); err != nil {
-		return failed(err)
 	}
 	if err := snap.Write(out); err != nil {
 		return err

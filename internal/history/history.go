@@ -51,14 +51,22 @@ func First() Version { return Landed[0] }
 // Previous is the last landed version: the one a rollback returns to.
 func Previous() Version { return Landed[len(Landed)-1] }
 
-// Find returns the landed version whose commit starts with prefix.
-func Find(prefix string) (Version, error) {
+// Find returns the landed version whose commit is id (abbreviated to any
+// length of at least four, or in full).
+func Find(id string) (Version, error) {
+	var found []Version
 	for _, v := range Landed {
-		if strings.HasPrefix(v.Commit, prefix) || strings.HasPrefix(prefix, v.Commit) {
-			return v, nil
+		if len(id) >= 4 && (strings.HasPrefix(v.Commit, id) || strings.HasPrefix(id, v.Commit)) {
+			found = append(found, v)
 		}
 	}
-	return Version{}, fmt.Errorf("%s is not a landed version (internal/history.Landed)", prefix)
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return Version{}, fmt.Errorf("%s is not a landed version (internal/history.Landed; give at least four characters of its commit id)", id)
+	}
+	return Version{}, fmt.Errorf("%s names %d landed versions: give more of the commit id", id, len(found))
 }
 
 // Built is a landed version's manager and CRDs, under bin/history.

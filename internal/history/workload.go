@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -205,6 +206,53 @@ func (w *Workload) HoldCreates(ctx context.Context, n int) error {
 	})
 }
 
+// Crash leaves the workload in every state a crash can: it settles the
+// AgentGroups, holds three adds, and stops the manager (stop: SIGKILL, or
+// SIGTERM as a rollout sends, with the answers still held); then it
+// releases the answers and returns what the manager left.
+func (w *Workload) Crash(ctx context.Context, stop func()) (*Snapshot, error) {
+	if err := w.Settle(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.HoldCreates(ctx, 3); err != nil {
+		return nil, err
+	}
+	stop()
+	if err := w.Release(); err != nil {
+		return nil, err
+	}
+	snap, err := w.Take(ctx)
+	if err == nil {
+		err = snap.CheckInFlight(w.User)
+	}
+	return snap, err
+}
+
+// RequestResync asks every AgentGroup of the workload for a pass, as
+// `kubectl agentgroup resync --all` does: Converged waits for the answers.
+func (w *Workload) RequestResync(request string) error {
+	for _, ns := range []string{Namespace, WaitingNamespace} {
+		if _, err := w.Env.Kubectl("", "annotate", "agentgroups", "--all", "-n", ns, "--overwrite", ResyncAnnotation+"="+request); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The operator's annotations, spelled here: this package reads every
+// version's objects as stored, without today's types.
+const (
+	ResyncAnnotation       = "deepcall.agentgroups.dev/resync"
+	createIntentAnnotation = "deepcall.agentgroups.dev/create-intent"
+)
+
+// ManagerFlags are the flags a manager runs with against the workload
+// (Built.Args keeps those an earlier version knows). The request timeout
+// is the manager's default: held answers must outlast it.
+func ManagerFlags(probeAddr string) []string {
+	return []string{"metrics-bind-address=0", "health-probe-bind-address=" + probeAddr, "allow-insecure-loopback", "leader-elect=false", "create-settle=15s"}
+}
+
 // Release sends the held answers (to a manager that is gone) and lets
 // remote deletes succeed again.
 func (w *Workload) Release() error {
@@ -395,8 +443,11 @@ func (s *Snapshot) AgentGroups(state string) []*unstructured.Unstructured {
 }
 
 // Groups are the user's remote groups in the snapshot.
-func (s *Snapshot) Groups(user string) []sim.Group {
-	for _, u := range s.Remote.Users {
+func (s *Snapshot) Groups(user string) []sim.Group { return GroupsOf(s.Remote, user) }
+
+// GroupsOf are the user's groups in a simulator's state.
+func GroupsOf(st sim.State, user string) []sim.Group {
+	for _, u := range st.Users {
 		if u.ID == user {
 			return u.Groups
 		}
@@ -416,7 +467,7 @@ func (s *Snapshot) CheckInFlight(user string) error {
 	for _, g := range pending {
 		id, _, _ := unstructured.NestedString(g.Object, "status", "groupId")
 		_, inStatus, _ := unstructured.NestedMap(g.Object, "status", "pendingCreate")
-		_, inAnnotation := g.GetAnnotations()["deepcall.agentgroups.dev/create-intent"]
+		_, inAnnotation := g.GetAnnotations()[createIntentAnnotation]
 		if id != "" || !inStatus && !inAnnotation {
 			return fmt.Errorf("AgentGroup %s: groupId %q, intent in status %v, in annotation %v: not a create in flight", g.GetName(), id, inStatus, inAnnotation)
 		}
@@ -457,8 +508,11 @@ func GroupsNamed(groups []sim.Group, name string) []sim.Group {
 // must have taken it: bound and pending creates Ready on the group they
 // had or their add made, the deleting one gone with its remote group,
 // stalled and waiting ones still saying so; and no remote group made
-// after the snapshot. get reads an AgentGroup as it is now (nil: gone).
-func (s *Snapshot) Converged(ctx context.Context, user string, now []sim.Group, get func(ctx context.Context, ns, name string) (*unstructured.Unstructured, error)) []string {
+// after the snapshot. Each must have answered the resync request (the
+// annotation deepcall.agentgroups.dev/resync, RequestResync) made before
+// the next manager started: the status it was left with proves nothing.
+// get reads an AgentGroup as it is now (nil: gone).
+func (s *Snapshot) Converged(ctx context.Context, user string, now []sim.Group, resync string, get func(ctx context.Context, ns, name string) (*unstructured.Unstructured, error)) []string {
 	var problems []string
 	has := func(id string) bool {
 		return slices.ContainsFunc(now, func(g sim.Group) bool { return fmt.Sprint(g.ID) == id })
@@ -484,6 +538,10 @@ func (s *Snapshot) Converged(ctx context.Context, user string, now []sim.Group, 
 		}
 		ready, reason, gen := Ready(after)
 		nowID, _, _ := unstructured.NestedString(after.Object, "status", "groupId")
+		if handled, _, _ := unstructured.NestedString(after.Object, "status", "lastHandledResync"); handled != resync {
+			problems = append(problems, fmt.Sprintf("%s (%s): no pass of the next manager yet (resync %q answered, want %q)", name, state, handled, resync))
+			continue
+		}
 		switch state {
 		case StatePendingCreate:
 			if made := GroupsNamed(s.Groups(user), DesiredName(before)); len(made) == 1 {
@@ -512,25 +570,32 @@ func (s *Snapshot) Converged(ctx context.Context, user string, now []sim.Group, 
 	return problems
 }
 
-// Get reads an AgentGroup as unstructured; nil when it is gone.
+// Get reads one of the workload's AgentGroups; nil when it is gone.
 func (w *Workload) Get(ctx context.Context, ns, name string) (*unstructured.Unstructured, error) {
+	return GetAgentGroup(ctx, w.Client, ns, name)
+}
+
+// GetAgentGroup reads an AgentGroup as stored; nil when it is gone.
+func GetAgentGroup(ctx context.Context, c client.Client, ns, name string) (*unstructured.Unstructured, error) {
 	g := &unstructured.Unstructured{}
 	g.SetGroupVersionKind(agentGroupGVK)
-	err := w.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, g)
-	if client.IgnoreNotFound(err) != nil {
-		return nil, err
-	}
-	if err != nil {
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, g)
+	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
-	return g, nil
+	return g, err
 }
 
 func (w *Workload) poll(ctx context.Context, what string, done func() (bool, error)) error {
+	var last error
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
 		ok, err := done()
+		last = err
 		return ok && err == nil, nil
 	})
+	if err != nil && last != nil {
+		err = fmt.Errorf("%w (last: %v)", err, last)
+	}
 	if err != nil && what != "" {
 		return fmt.Errorf("waiting for %s: %w", what, err)
 	}

@@ -91,7 +91,7 @@ func newDiffWorld(cluster *diffCluster, ms []diffManifest, now time.Time) *diffW
 func (w *diffWorld) decide(ctx context.Context, key types.NamespacedName) diffVerdict {
 	g := w.groups[key]
 	v := diffVerdict{Key: key, Account: (&Account{Key: g.AccountKey()}).String(), Name: g.DesiredName()}
-	if msg := deepcallv1.UnreadableStatus(g.Status.Unreadable); msg != "" {
+	if msg := g.Status.UnreadableFacts(); msg != "" {
 		return v.stalled(&plan.Stall{Reason: plan.Reason(deepcallv1.ReasonStatusUnreadable), Message: msg})
 	}
 	if g.Spec.Suspend {

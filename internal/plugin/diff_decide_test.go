@@ -45,7 +45,7 @@ type diffFixture struct {
 	// unreadable names, per AgentGroup name, the status fields its
 	// decoding could not read (the fake client keeps typed objects, so it
 	// cannot store a status the types refuse).
-	unreadable map[string][]string
+	unreadable map[string]map[string]string
 }
 
 func newDiffFixture(t *testing.T) *diffFixture {
@@ -314,11 +314,17 @@ func TestDiffDecisions(t *testing.T) {
 			return agentGroupYAML("sales", "Sales", nil), []string{
 				"error     AgentGroup team-a/sales: annotation deepcall.agentgroups.dev/create-intent is not a create intent (unexpected end of JSON input): an add may have been sent; restore it, or remove it once sure no remote group was made for this AgentGroup\n"}
 		}},
-		"a status the operator cannot read is StatusUnreadable": {code: 1, setup: func(f *diffFixture) (string, []string) {
-			f.live("team-a", "sales", "Sales", "5", time.Hour)
-			f.unreadable = map[string][]string{"sales": {"members (json: cannot unmarshal string into Go value of type int32)"}}
+		"a fact of the status the operator cannot read is StatusUnreadable": {code: 1, setup: func(f *diffFixture) (string, []string) {
+			f.live("team-a", "sales", "Sales", "", time.Hour)
+			f.unreadable = map[string]map[string]string{"sales": {"pendingCreate": "startedAt: json: cannot unmarshal number into Go value of type string"}}
 			return agentGroupYAML("sales", "Sales", nil), []string{
-				"stall     AgentGroup team-a/sales: StatusUnreadable\n  this version of the operator cannot read status.members (json: cannot unmarshal string"}
+				"stall     AgentGroup team-a/sales: StatusUnreadable\n  this version of the operator cannot read status.pendingCreate (startedAt: json: cannot unmarshal number"}
+		}},
+		"a status field a pass finds again is no reason to stall": {code: 2, setup: func(f *diffFixture) (string, []string) {
+			id := f.group("Sales", "1001")
+			f.live("team-a", "sales", "Sales", id, time.Hour)
+			f.unreadable = map[string]map[string]string{"sales": {"lastSyncTime": "parsing time"}}
+			return agentGroupYAML("sales", "Sales", []string{"1002"}), []string{fmt.Sprintf(`change    AgentGroup team-a/sales: remote group %s "Sales"`, id)}
 		}},
 		"a missing Account fails that group only": {code: 1, setup: func(f *diffFixture) (string, []string) {
 			return agentGroupYAML("lost", "Lost", nil, "accountRef: {name: other}") + agentGroupYAML("fresh", "Fresh", nil), []string{

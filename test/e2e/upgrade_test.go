@@ -18,7 +18,8 @@ import (
 
 // upgradeUser is the remote account of the upgrade and rollback stories
 // (each runs its own control plane and simulator, whose logs are in a
-// directory of their own under the suite's).
+// directory of their own under the suite's, searched for credentials when
+// the story ends).
 const (
 	upgradeUser = "20017"
 	// syncInterval is the Accounts' drift-check period: the stories give
@@ -37,10 +38,15 @@ type stage struct {
 
 func newStage(t *testing.T, name, crds string) *stage {
 	t.Helper()
-	cp, err := localenv.StartWithCRDs(env.Root, filepath.Join(env.Dir, name), crds)
+	dir := filepath.Join(env.Dir, name)
+	cp, err := localenv.StartWithCRDs(env.Root, dir, crds)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // once every process has stopped, its log is whole
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		noCredentialIn(t, readLogs(t, logs))
+	})
 	t.Cleanup(cp.Stop)
 	addr, err := localenv.FreeAddr()
 	if err != nil {
@@ -75,14 +81,13 @@ func (s *stage) kubectl(stdin string, args ...string) string {
 	return out
 }
 
-// run starts a manager binary with the flags of a local control plane
-// that it knows (earlier versions lack some).
+// run starts a manager binary with the flags it knows of those the
+// workload's managers run with (earlier versions lack some).
 func (s *stage) run(name, bin string, known func(...string) []string) *localenv.Proc {
 	s.t.Helper()
 	probe, err := localenv.FreeAddr()
 	s.must(err)
-	p, err := s.cp.Run(name, bin, known("metrics-bind-address=0", "health-probe-bind-address="+probe, "allow-insecure-loopback",
-		"leader-elect=false", "create-settle=15s", "request-timeout=5s")...)
+	p, err := s.cp.Run(name, bin, known(history.ManagerFlags(probe)...)...)
 	s.must(err)
 	return p
 }
@@ -103,34 +108,27 @@ func (s *stage) runToday() *localenv.Proc {
 	})
 }
 
-// crash leaves the workload with every state a crash can leave: settled
-// ones, a deletion whose remote deletes fail, and three adds that took
-// effect but whose answers the manager never gets (stop ends it: SIGKILL,
-// or SIGTERM as a rollout sends). It returns the objects as they were left.
+// crash leaves the workload in every state a crash can leave
+// (history.Workload.Crash) and asks every AgentGroup for a pass of the
+// next manager.
 func (s *stage) crash(stop func()) *history.Snapshot {
 	s.t.Helper()
-	ctx := context.Background()
-	s.must(s.workload.Settle(ctx))
-	s.must(s.workload.HoldCreates(ctx, 3))
-	stop()
-	s.must(s.workload.Release())
-	snap, err := s.workload.Take(ctx)
+	snap, err := s.workload.Crash(context.Background(), stop)
 	s.must(err)
-	s.must(snap.CheckInFlight(upgradeUser))
+	s.must(s.workload.RequestResync(resyncRequest))
 	return snap
 }
+
+// resyncRequest is the resync the next manager must answer on every
+// AgentGroup.
+const resyncRequest = "after-the-switch"
 
 // groups are the simulator's groups of the stories' user.
 func (s *stage) groups() []sim.Group {
 	s.t.Helper()
 	var st sim.State
 	s.must(s.workload.SimGet("/_sim/state", &st))
-	for _, u := range st.Users {
-		if u.ID == upgradeUser {
-			return u.Groups
-		}
-	}
-	return nil
+	return history.GroupsOf(st, upgradeUser)
 }
 
 func (s *stage) calls() map[string]int {
@@ -147,7 +145,7 @@ func (s *stage) converges(snap *history.Snapshot, within time.Duration, check fu
 	s.t.Helper()
 	eventually(s.t, within, func() error {
 		now := s.groups()
-		problems := snap.Converged(context.Background(), upgradeUser, now, s.workload.Get)
+		problems := snap.Converged(context.Background(), upgradeUser, now, resyncRequest, s.workload.Get)
 		if err := check(now); err != nil {
 			problems = append(problems, err.Error())
 		}
@@ -197,8 +195,10 @@ func TestUpgradeFromFirstVersion(t *testing.T) {
 }
 
 // Today's manager runs with three creates in flight when a rollout (as
-// `helm rollback` makes, the CRDs left as they are) stops it and the
-// previous landed version takes over: no twin, no binding lost.
+// `helm rollback` makes, the CRDs left as they are) stops it (SIGTERM:
+// the passes waiting on the held answers outlast its 10 s, so SIGKILL
+// follows) and the previous landed version takes over: no twin, no
+// binding lost.
 func TestRollbackToPreviousVersion(t *testing.T) {
 	previous, err := history.Build(env.Root, history.Previous())
 	if err != nil {

@@ -457,7 +457,7 @@ func (s *Server) Groups(userID string) []Group {
 }
 
 // Reset deletes every group and clears counters, fault rules and
-// throttles; users stay.
+// throttles, and sends every held answer; users stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -468,6 +468,8 @@ func (s *Server) Reset() {
 	s.failNext = nil
 	s.loseNext = map[string]int{}
 	s.holdNext = map[string]int{}
+	close(s.released) // answers held so far go out
+	s.released = make(chan struct{})
 	s.throttled = map[string]time.Duration{}
 	s.faults = Faults{}
 	s.changed()

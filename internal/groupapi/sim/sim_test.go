@@ -437,25 +437,29 @@ func TestThrottleOneUser(t *testing.T) {
 func TestHeldAnswers(t *testing.T) {
 	s, url := start(t, Options{})
 	s.HoldNext("add", 2)
-	answers := make(chan map[string]any, 1)
+	post := func(ctx context.Context, name string) (*http.Response, error) {
+		raw, _ := json.Marshal(auth("u1", "t1", "name", name))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v2/Group/add", bytes.NewReader(raw))
+		return http.DefaultClient.Do(req)
+	}
+	answered := make(chan error, 1)
 	go func() {
-		out, _ := call(t, url, "add", auth("u1", "t1", "name", "Held"))
-		answers <- out
+		resp, err := post(context.Background(), "Held")
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
-	raw, _ := json.Marshal(auth("u1", "t1", "name", "Abandoned"))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v2/Group/add", bytes.NewReader(raw))
 	gaveUp := make(chan error, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := post(ctx, "Abandoned")
 		if err == nil {
 			resp.Body.Close()
 		}
 		gaveUp <- err
 	}()
-	for s.Held() < 2 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "two held answers", func() bool { return s.Held() == 2 })
 	if got := len(s.Groups("u1")); got != 2 {
 		t.Fatalf("held adds: %d groups exist, want 2 (a held call takes effect before its answer)", got)
 	}
@@ -463,22 +467,32 @@ func TestHeldAnswers(t *testing.T) {
 	if err := <-gaveUp; err == nil {
 		t.Error("a caller that gave up got an answer")
 	}
-	for s.Held() > 1 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the abandoned answer to go", func() bool { return s.Held() == 1 })
 	select {
-	case out := <-answers:
-		t.Fatalf("answered before release: %v", out)
-	case <-time.After(100 * time.Millisecond):
+	case err := <-answered:
+		t.Fatalf("answered before release (%v)", err)
+	default: // still held: Held counts it
 	}
 	s.Release()
-	if out := <-answers; out["status"] != "success" || out["groupId"] == nil {
-		t.Errorf("released answer: %v", out)
+	if err := <-answered; err != nil {
+		t.Errorf("released answer: %v", err)
 	}
 	if out, _ := call(t, url, "add", auth("u1", "t1", "name", "After")); out["status"] != "success" {
 		t.Errorf("the rule ran out, yet: %v", out)
 	}
 	if got := s.Injected()["held"]; got != 2 {
 		t.Errorf("injected held = %d, want 2", got)
+	}
+}
+
+// waitFor polls cond for up to 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: timed out", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
