@@ -158,10 +158,9 @@ func (r *AccountReconciler) load(ctx context.Context, key types.NamespacedName) 
 // previous write; without it, a condition changed back to what the cache
 // shows would be left out of the patch.
 //
-// A stored status with fields this version cannot read (a later version
-// wrote them) is replaced whole instead: an Account's status holds no
-// fact, only what each pass finds, and a patch would leave those fields
-// unreadable for good.
+// Fields of the stored status this version could not read (a later
+// version wrote them) are written anew, or removed: an Account's status
+// holds no fact, only what each pass finds.
 func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, base, acct *deepcallv1.Account) error {
 	target, before := client.Object(acct), client.Object(base)
 	if ca, ok := obj.(*deepcallv1.ClusterAccount); ok {
@@ -170,19 +169,18 @@ func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, 
 		ca.Status = acct.Status
 		target, before = ca, stored
 	}
-	if len(base.Status.Unreadable) > 0 {
-		return r.rewriteStatus(ctx, target, base.Status.Unreadable)
+	unreadable := base.Status.Unreadable
+	if len(unreadable) == 0 {
+		return r.Status().Patch(ctx, target, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	}
-	return r.Status().Patch(ctx, target, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-}
-
-// rewriteStatus replaces the stored status of obj with the one it holds
-// and says which fields could not be read.
-func (r *AccountReconciler) rewriteStatus(ctx context.Context, obj client.Object, unreadable map[string]string) error {
-	if err := r.Status().Update(ctx, obj); err != nil {
+	patch, err := rewritingUnreadable(before, target, unreadable)
+	if err == nil {
+		err = r.Status().Patch(ctx, target, patch)
+	}
+	if err != nil {
 		return err
 	}
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile", "%s", deepcallv1.RewrittenStatus(unreadable))
+	r.Recorder.Eventf(target, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile", "%s", deepcallv1.RewrittenStatus(unreadable))
 	return nil
 }
 

@@ -155,18 +155,24 @@ func driftSummary(drift []string) string {
 // cache shows, and the server would keep the older value; and two passes
 // can never both record a create intent.
 //
-// A stored status with fields this version could not read is replaced
-// whole instead, so that they go: they held only what this pass found
-// again (a fact it cannot read stops the pass before, UnreadableFacts).
+// Fields of the stored status this version could not read are written
+// anew, or removed: they held only what this pass found again (a fact it
+// cannot read stops the pass before, UnreadableFacts).
 func (s *pass) patchStatus(ctx context.Context) error {
 	sent, before := time.Now(), s.g.ResourceVersion
-	if unreadable := s.base.Status.Unreadable; len(unreadable) > 0 {
-		if err := s.r.Status().Update(ctx, s.g); err != nil {
+	patch := client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})
+	unreadable := s.base.Status.Unreadable
+	if len(unreadable) > 0 {
+		var err error
+		if patch, err = rewritingUnreadable(s.base, s.g, unreadable); err != nil {
 			return err
 		}
-		s.event(true, deepcallv1.ReasonStatusUnreadable, "%s", deepcallv1.RewrittenStatus(unreadable))
-	} else if err := s.r.Status().Patch(ctx, s.g, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})); err != nil {
+	}
+	if err := s.r.Status().Patch(ctx, s.g, patch); err != nil {
 		return err
+	}
+	if len(unreadable) > 0 {
+		s.event(true, deepcallv1.ReasonStatusUnreadable, "%s", deepcallv1.RewrittenStatus(unreadable))
 	}
 	s.base = s.g.DeepCopy()
 	s.r.written.Store(s.g.UID, statusHash(&s.g.Status))

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,4 +46,32 @@ func (r *AgentGroupReconciler) reportUnreadable(ctx context.Context, g *deepcall
 		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile", "%s", truncate(msg, maxEventNote))
 	}
 	return lowPriority(r.stallRetry()), nil
+}
+
+// rewritingUnreadable is the status patch of obj against base (locked to
+// base's resourceVersion) that also removes, with a JSON null, each
+// unreadable field the pass did not set again. An update of the whole
+// status would do that too, but would also drop any field of a later
+// version that this one does not know; a patch leaves those alone.
+func rewritingUnreadable(base, obj client.Object, unreadable map[string]string) (client.Patch, error) {
+	data, err := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}).Data(obj)
+	if err != nil {
+		return nil, err
+	}
+	patch := map[string]any{}
+	if err := json.Unmarshal(data, &patch); err != nil {
+		return nil, err
+	}
+	status, _ := patch["status"].(map[string]any)
+	if status == nil {
+		status = map[string]any{}
+		patch["status"] = status
+	}
+	for field := range unreadable {
+		if _, set := status[field]; !set {
+			status[field] = nil
+		}
+	}
+	data, err = json.Marshal(patch)
+	return client.RawPatch(types.MergePatchType, data), err
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -63,12 +64,16 @@ func TestUnreadableFactStallsOnlyItsAgentGroup(t *testing.T) {
 // A field a pass finds again (here a time with a lower-case t and z, which
 // RFC 3339 and the schema allow and the Go type does not): the next pass
 // writes the status anew, with a warning, on an AgentGroup and on an
-// Account alike, and nothing else changes.
+// Account alike, and nothing else changes: a field of a later version
+// that this one does not know stays.
 func TestUnreadableObservationIsWrittenAnew(t *testing.T) {
 	s := newStory(t)
 	s.group("sales", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001") })
 	before := s.waitReady("sales")
 	writesBefore := writes(s.calls())
+	loosenStatusSchema(t, "laterFact")
+	later := map[string]any{"recordedAt": "2026-12-01T00:00:00Z"}
+	s.setStatusField("AgentGroup", "sales", later, "laterFact")
 
 	for _, kind := range []string{"AgentGroup", "Account"} {
 		name := map[string]string{"AgentGroup": "sales", "Account": "default"}[kind]
@@ -91,6 +96,9 @@ func TestUnreadableObservationIsWrittenAnew(t *testing.T) {
 		if !slices.Contains(s.events(name), deepcallv1.ReasonStatusUnreadable) {
 			t.Errorf("%s events %v, want a %s warning", kind, s.events(name), deepcallv1.ReasonStatusUnreadable)
 		}
+	}
+	if kept, _, _ := unstructured.NestedMap(s.read("AgentGroup", "sales").Object, "status", "laterFact"); !reflect.DeepEqual(kept, later) {
+		t.Errorf("status.laterFact is %v after the rewrite, want %v kept", kept, later)
 	}
 	after := s.waitReady("sales")
 	if after.Status.GroupID != before.Status.GroupID || meta.FindStatusCondition(after.Status.Conditions, deepcallv1.ConditionReady).Reason != deepcallv1.ReasonSynced {
@@ -140,7 +148,8 @@ func (s *story) resync(name, request string) {
 }
 
 // loosenStatusSchema lets the AgentGroup CRD store anything in the status
-// field, as a later version's CRD might, until the test ends.
+// field (one it has, or a new one), as a later version's CRD might, until
+// the test ends.
 func loosenStatusSchema(t *testing.T, field string) {
 	t.Helper()
 	crd := &unstructured.Unstructured{}
@@ -159,7 +168,9 @@ func loosenStatusSchema(t *testing.T, field string) {
 			t.Fatal(err)
 		}
 		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-		if err := unstructured.SetNestedMap(versions[0].(map[string]any), schema, path...); err != nil {
+		if schema == nil {
+			unstructured.RemoveNestedField(versions[0].(map[string]any), path...)
+		} else if err := unstructured.SetNestedMap(versions[0].(map[string]any), schema, path...); err != nil {
 			t.Fatal(err)
 		}
 		if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
