@@ -36,9 +36,12 @@ func TestUnreadableFactStallsOnlyItsAgentGroup(t *testing.T) {
 		!strings.HasPrefix(c.Message, "this version of the operator cannot read status.pendingCreate (") {
 		t.Errorf("Stalled: %+v", c)
 	}
-	if !slices.Contains(s.events("odd"), deepcallv1.ReasonStatusUnreadable) {
-		t.Errorf("events %v, want a %s warning", s.events("odd"), deepcallv1.ReasonStatusUnreadable)
-	}
+	s.eventually(10*time.Second, func() error { // the event is written after the status
+		if events := s.events("odd"); !slices.Contains(events, deepcallv1.ReasonStatusUnreadable) {
+			return fmt.Errorf("events %v, want a %s warning", events, deepcallv1.ReasonStatusUnreadable)
+		}
+		return nil
+	})
 	s.update("fine", func(g *deepcallv1.AgentGroup) { g.Spec.Members = agents("1001", "1003") })
 	s.waitReady("fine")
 
@@ -93,9 +96,12 @@ func TestUnreadableObservationIsWrittenAnew(t *testing.T) {
 			}
 			return nil
 		})
-		if !slices.Contains(s.events(name), deepcallv1.ReasonStatusUnreadable) {
-			t.Errorf("%s events %v, want a %s warning", kind, s.events(name), deepcallv1.ReasonStatusUnreadable)
-		}
+		s.eventually(10*time.Second, func() error { // the event is written after the status
+			if events := s.events(name); !slices.Contains(events, deepcallv1.ReasonStatusUnreadable) {
+				return fmt.Errorf("%s events %v, want a %s warning", kind, events, deepcallv1.ReasonStatusUnreadable)
+			}
+			return nil
+		})
 	}
 	if kept, _, _ := unstructured.NestedMap(s.read("AgentGroup", "sales").Object, "status", "laterFact"); !reflect.DeepEqual(kept, later) {
 		t.Errorf("status.laterFact is %v after the rewrite, want %v kept", kept, later)
