@@ -180,7 +180,7 @@ func (r *AccountReconciler) patchStatus(ctx context.Context, obj client.Object, 
 	if err != nil {
 		return err
 	}
-	r.Recorder.Eventf(target, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile", "%s", deepcallv1.RewrittenStatus(unreadable))
+	r.Recorder.Eventf(target, nil, corev1.EventTypeWarning, deepcallv1.ReasonStatusUnreadable, "Reconcile", "%s", rewrittenStatus(unreadable))
 	return nil
 }
 

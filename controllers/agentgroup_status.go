@@ -172,7 +172,7 @@ func (s *pass) patchStatus(ctx context.Context) error {
 		return err
 	}
 	if len(unreadable) > 0 {
-		s.event(true, deepcallv1.ReasonStatusUnreadable, "%s", deepcallv1.RewrittenStatus(unreadable))
+		s.event(true, deepcallv1.ReasonStatusUnreadable, "%s", rewrittenStatus(unreadable))
 	}
 	s.base = s.g.DeepCopy()
 	s.r.written.Store(s.g.UID, statusHash(&s.g.Status))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,4 +77,14 @@ func rewritingUnreadable(base, obj client.Object, unreadable map[string]string) 
 	}
 	data, err = json.Marshal(patch)
 	return client.RawPatch(types.MergePatchType, data), err
+}
+
+// rewrittenStatus is the warning for a status whose unreadable fields
+// were all what a pass finds again, so the operator wrote them anew.
+func rewrittenStatus(unreadable map[string]string) string {
+	names := slices.Sorted(maps.Keys(unreadable))
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%s (%s)", n, unreadable[n])
+	}
+	return "this version of the operator could not read status." + strings.Join(names, ", status.") + " and wrote the status anew from what it found"
 }

@@ -189,3 +189,11 @@ func loosenStatusSchema(t *testing.T, field string) {
 	set(map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 	t.Cleanup(func() { set(original) })
 }
+
+func TestRewrittenStatusNamesEachField(t *testing.T) {
+	got := rewrittenStatus(map[string]string{"pendingCreate": "startedAt: bad", "members": "json: cannot unmarshal string into Go value of type int32"})
+	want := "this version of the operator could not read status.members (json: cannot unmarshal string into Go value of type int32), status.pendingCreate (startedAt: bad) and wrote the status anew from what it found"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

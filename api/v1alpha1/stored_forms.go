@@ -3,9 +3,7 @@ package v1alpha1
 import (
 	stdjson "encoding/json"
 	"fmt"
-	"maps"
 	"reflect"
-	"slices"
 	"strings"
 	"time"
 
@@ -97,16 +95,6 @@ func (s *AgentGroupStatus) UnreadableFacts() string {
 	return fmt.Sprintf("this version of the operator cannot read status.%s; it does nothing for this AgentGroup, not even delete it, until it can: "+
 		"run the operator version that wrote it (or a later one), or set it right by hand (`kubectl edit --subresource=status`) and resync (`kubectl agentgroup resync`)",
 		strings.Join(facts, ", status."))
-}
-
-// RewrittenStatus is the warning for a status whose unreadable fields
-// were all what a pass finds, so the operator wrote it anew.
-func RewrittenStatus(unreadable map[string]string) string {
-	names := slices.Sorted(maps.Keys(unreadable))
-	for i, n := range names {
-		names[i] = fmt.Sprintf("%s (%s)", n, unreadable[n])
-	}
-	return "this version of the operator could not read status." + strings.Join(names, ", status.") + " and wrote the status anew from what it found"
 }
 
 // decodeFields decodes a JSON object into the struct v points to. When

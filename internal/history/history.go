@@ -92,15 +92,27 @@ func Build(root string, v Version) (*Built, error) {
 			return nil, fmt.Errorf("build the manager of %s: %w", v.Commit, err)
 		}
 	}
+	return b, b.readFlags()
+}
+
+// Today is the manager built from the working tree (bin/manager), run
+// the way the landed versions are.
+func Today(manager string) (*Built, error) {
+	b := &Built{Version: Version{Commit: "today"}, Manager: manager}
+	return b, b.readFlags()
+}
+
+// readFlags reads the flags the manager takes off its -help.
+func (b *Built) readFlags() error {
 	help, _ := exec.Command(b.Manager, "-help").CombinedOutput() // -help exits 2
 	b.Flags = map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^\s+-(-?[a-z][a-z0-9-]*)`).FindAllStringSubmatch(string(help), -1) {
 		b.Flags[strings.TrimPrefix(m[1], "-")] = true
 	}
 	if !b.Flags["metrics-bind-address"] {
-		return nil, fmt.Errorf("%s -help lists no flags:\n%s", b.Manager, help)
+		return fmt.Errorf("%s -help lists no flags:\n%s", b.Manager, help)
 	}
-	return b, nil
+	return nil
 }
 
 // Args are the flags for running the manager on a local control plane:

@@ -87,6 +87,9 @@ func NewWorkload(env *localenv.Env, simURL, user, token string) (*Workload, erro
 	crd := &unstructured.Unstructured{}
 	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
 	err = c.Get(context.Background(), client.ObjectKey{Name: "clusteraccounts.deepcall.agentgroups.dev"}, crd)
+	if client.IgnoreNotFound(err) != nil {
+		return nil, err
+	}
 	w.ClusterAccounts = err == nil
 	return w, nil
 }

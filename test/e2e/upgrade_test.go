@@ -81,31 +81,24 @@ func (s *stage) kubectl(stdin string, args ...string) string {
 	return out
 }
 
-// run starts a manager binary with the flags it knows of those the
-// workload's managers run with (earlier versions lack some).
-func (s *stage) run(name, bin string, known func(...string) []string) *localenv.Proc {
+// run starts a manager (a landed version's, or today's) with the flags it
+// knows of those the workload's managers run with (earlier versions lack
+// some).
+func (s *stage) run(b *history.Built) *localenv.Proc {
 	s.t.Helper()
 	probe, err := localenv.FreeAddr()
 	s.must(err)
-	p, err := s.cp.Run(name, bin, known(history.ManagerFlags(probe)...)...)
+	p, err := s.cp.Run("manager-"+b.Commit, b.Manager, b.Args(history.ManagerFlags(probe)...)...)
 	s.must(err)
 	return p
 }
 
-// runEarlier starts a landed version's manager, built from Git history.
-func (s *stage) runEarlier(b *history.Built) *localenv.Proc {
-	return s.run("manager-"+b.Commit, b.Manager, b.Args)
-}
-
-// runToday starts today's bin/manager.
-func (s *stage) runToday() *localenv.Proc {
-	return s.run("manager-today", env.Bin("manager"), func(flags ...string) []string {
-		out := make([]string, len(flags))
-		for i, f := range flags {
-			out[i] = "--" + f
-		}
-		return out
-	})
+// today is today's bin/manager.
+func (s *stage) today() *history.Built {
+	s.t.Helper()
+	b, err := history.Today(env.Bin("manager"))
+	s.must(err)
+	return b
 }
 
 // crash leaves the workload in every state a crash can leave
@@ -168,7 +161,7 @@ func TestUpgradeFromFirstVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newStage(t, "upgrade", first.CRDs)
-	old := s.runEarlier(first)
+	old := s.run(first)
 	snap := s.crash(old.Kill)
 
 	bound := history.GroupsNamed(snap.Groups(upgradeUser), "Bound")
@@ -180,7 +173,7 @@ func TestUpgradeFromFirstVersion(t *testing.T) {
 
 	s.kubectl("", "apply", "--server-side", "--force-conflicts", "-f", filepath.Join(env.Root, "config", "crd", "bases"))
 	s.must(s.workload.SimPost("/_sim/calls/reset", "{}"))
-	s.runToday()
+	s.run(s.today())
 	s.converges(snap, 2*syncInterval, func(now []sim.Group) error {
 		for _, g := range now {
 			if g.ID == id && (g.Name != "Bound" || !slices.Equal(g.Members, []string{"1001", "1002", "1003"}) || !slices.Equal(g.Receivers, []string{"1001"})) {
@@ -205,11 +198,11 @@ func TestRollbackToPreviousVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newStage(t, "rollback", filepath.Join(env.Root, "config", "crd", "bases"))
-	today := s.runToday()
+	today := s.run(s.today())
 	snap := s.crash(today.Stop)
 
 	s.must(s.workload.SimPost("/_sim/calls/reset", "{}"))
-	s.runEarlier(previous)
+	s.run(previous)
 	s.converges(snap, 2*syncInterval, func([]sim.Group) error { return nil })
 	if c := s.calls(); c["add"] != 0 {
 		t.Errorf("%d add calls after the rollback, want none: %v", c["add"], c)
